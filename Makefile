@@ -1,0 +1,105 @@
+# psm: privileged session management filters.
+# make [all|check|check-asan|demo|install|uninstall|clean|bench|fuzz]
+
+VERSION = 0.1.0
+PREFIX ?= /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+DATADIR = $(PREFIX)/share/psm
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/vendor-completions
+
+# O: where objects and executables go (default: next to the sources).
+O ?= .
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+
+PROGS = psm-record psm-replay
+LIBSRC = $(wildcard lib/*.c)
+MAN1 = $(PROGS:%=man/%.1)
+MANPAGES = $(wildcard man/*.[157])
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags uuid 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs uuid 2>/dev/null || echo -luuid)
+
+WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
+HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib -DPSM_VERSION='"$(VERSION)"' \
+	$(WARN) $(HARDEN) $(DEP_CFLAGS) $(SAN) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN) $(LDFLAGS)
+
+LIBOBJ = $(LIBSRC:%.c=$(O)/%.o)
+BINS = $(PROGS:%=$(O)/bin/%)
+
+ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+all: $(BINS)
+
+$(O)/lib/%.o: lib/%.c lib/psm.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/lib/libpsm.a: $(LIBOBJ)
+	$(AR) rcs $@ $(LIBOBJ)
+
+$(O)/bin/%: bin/%.c $(O)/lib/libpsm.a lib/psm.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(DEP_LIBS)
+
+deps:
+	@scripts/deps.sh build test
+
+lint-man:
+	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
+
+# The tests run against the executables in $(O)/bin; the last line of
+# tests/run.sh is "N passed, N failed".
+check: deps
+	$(MAKE) all
+	$(MAKE) lint-man
+	tests/run.sh $(O)/bin
+
+check-asan: deps
+	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	tests/run.sh build/asan/bin
+
+demo: deps all
+	@scripts/demo.sh $(O)/bin
+
+bench: all
+	@scripts/deps.sh build bench
+	bench/record.sh $(O)/bin
+
+fuzz: deps
+	@scripts/deps.sh fuzz
+	$(MAKE) O=build/fuzz CC=clang SAN="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" build/fuzz/lib/libpsm.a
+	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined \
+		-o build/fuzz/fuzz-reader tests/fuzz/fuzz-reader.c build/fuzz/lib/libpsm.a $(DEP_LIBS)
+	build/fuzz/fuzz-reader -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
+		build/fuzz/corpus tests/fuzz/corpus
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/psm-stream.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 man/psm.7 $(DESTDIR)$(MANDIR)/man7
+	for p in $(PROGS); do install -m 644 completions/psm.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	install -m 644 completions/_psm $(DESTDIR)$(ZSHCOMPDIR)/_psm
+	cp -R share/psm/. $(DESTDIR)$(DATADIR)/
+
+uninstall:
+	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/$$p; done
+	rm -f $(DESTDIR)$(MANDIR)/man5/psm-stream.5 $(DESTDIR)$(MANDIR)/man7/psm.7 \
+		$(DESTDIR)$(ZSHCOMPDIR)/_psm
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -f $(BINS) $(LIBOBJ) lib/libpsm.a
+	rm -rf build demo
+
+.PHONY: all deps lint-man check check-asan demo bench fuzz install uninstall clean

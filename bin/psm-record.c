@@ -1,0 +1,837 @@
+/*
+ * psm-record: run a command on a pseudo-terminal (or on pipes) and record
+ * the session into the psm stream.
+ *
+ * One poll() loop carries the caller's input to the command and its output
+ * back, and records both; signals arrive on a signalfd in the same loop,
+ * so SIGCHLD, SIGWINCH and a request to stop are ordinary events.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "psm.h"
+
+#define KILL_GRACE_USEC (5 * UINT64_C(1000000))
+#define WARN_BEFORE_USEC (60 * UINT64_C(1000000))
+#define DRAIN_QUIET_USEC (200 * UINT64_C(1000))
+#define INPUT_PENDING_MAX (64 * 1024)
+
+struct options {
+	const char *output;
+	bool no_input, no_pty, fail_open;
+	uint64_t max_time;
+	char **command;		/* NULL: the user's shell */
+};
+
+struct session {
+	struct options *opt;
+	struct psm_rec rec;
+	char *path;		/* of the recording */
+	bool default_path;	/* print it at the end */
+	pid_t pid;
+	int master;		/* pty mode: the master, else -1 */
+	int out, err;		/* where the command's output comes from */
+	int in;			/* where its input goes, -1 once closed */
+	int sigfd;
+	bool stdin_open, stdin_tty, stdout_ok;
+	bool input_seen, input_ended_line, close_in_when_drained;
+	struct psm_buf pending_in;
+	struct termios saved;
+	bool raw;
+	unsigned short cols, rows;
+	uint64_t warn_at, deadline, kill_at, drain_until;	/* monotonic usec, 0: none */
+	const char *reason;
+	int caught;		/* the signal that stopped psm-record, or 0 */
+	bool ending, child_done, record_failed;
+	int status;
+};
+
+static struct termios *restore_tty;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "Try 'psm-record --help'\n");
+	exit(PSM_EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("Usage: psm-record [-o FILE|DIR/] [options] [--] [COMMAND [ARG...]]\n"
+	    "Run COMMAND (default: your login shell) on a pseudo-terminal and record\n"
+	    "the session as a psm stream.\n\n"
+	    "  -o, --output=FILE      append the recording to FILE (DIR/: a new file per session)\n"
+	    "      --no-input         do not record typed input\n"
+	    "      --no-pty           run COMMAND on pipes; record stdout and stderr apart\n"
+	    "      --fail-open        keep the session going when the recording cannot be written\n"
+	    "      --max-time=DURATION  end the session after DURATION (90s, 15m, 2h, 1d)\n"
+	    "  -h, --help             show this help and exit\n"
+	    "  -V, --version          show the version and exit\n");
+	exit(PSM_EXIT_OK);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME };
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "no-input", no_argument, NULL, OPT_NO_INPUT },
+		{ "no-pty", no_argument, NULL, OPT_NO_PTY },
+		{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
+		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+o:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt->output = optarg; break;
+		case OPT_NO_INPUT: opt->no_input = true; break;
+		case OPT_NO_PTY: opt->no_pty = true; break;
+		case OPT_FAIL_OPEN: opt->fail_open = true; break;
+		case OPT_MAX_TIME:
+			if (psm_parse_duration(optarg, &opt->max_time) < 0) {
+				warnx("invalid duration '%s' (like 90s, 15m, 2h, 1d)", optarg);
+				usage();
+			}
+			break;
+		case 'h': help(); break;
+		case 'V': printf("psm-record %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
+		default: usage();
+		}
+	}
+	if (optind < argc)
+		opt->command = argv + optind;
+}
+
+/*
+ * With no COMMAND: $SSH_ORIGINAL_COMMAND when sshd runs us as its
+ * ForceCommand (so `ssh host cmd` is recorded too), else the login shell
+ * from the password database (not $SHELL: the recorded user sets that).
+ */
+static char **
+command_to_run(char **command, char **file)
+{
+	static char *argv[4];
+	static char login_name[PATH_MAX];
+	struct passwd *pw = getpwuid(getuid());
+	const char *shell = pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
+	const char *ssh_cmd = getenv("SSH_ORIGINAL_COMMAND");
+	const char *base;
+
+	if (command != NULL) {
+		*file = command[0];
+		return command;
+	}
+	*file = xstrdup(shell);
+	if (ssh_cmd != NULL) {
+		argv[0] = *file;
+		argv[1] = "-c";
+		argv[2] = xstrdup(ssh_cmd);
+		argv[3] = NULL;
+		return argv;
+	}
+	base = strrchr(shell, '/') ? strrchr(shell, '/') + 1 : shell;
+	snprintf(login_name, sizeof login_name, "-%s", base);
+	argv[0] = login_name;
+	argv[1] = NULL;
+	return argv;
+}
+
+/* $XDG_STATE_HOME/psm (or ~/.local/state/psm), made 0700 if need be. */
+static char *
+default_dir(void)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	struct passwd *pw = getpwuid(getuid());
+	char path[PATH_MAX];
+
+	if (state != NULL && *state == '/') {
+		snprintf(path, sizeof path, "%s/psm", state);
+	} else {
+		const char *home = pw ? pw->pw_dir : getenv("HOME");
+		if (home == NULL)
+			errx(PSM_EXIT_OS, "no home directory: give -o FILE");
+		snprintf(path, sizeof path, "%s/.local/state", home);
+		char *p = path + strlen(home) + 1;
+		while ((p = strchr(p, '/')) != NULL) {	/* mkdir -p */
+			*p = '\0';
+			if (mkdir(path, 0700) < 0 && errno != EEXIST)
+				err(PSM_EXIT_OS, "%s", path);
+			*p++ = '/';
+		}
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			err(PSM_EXIT_OS, "%s", path);
+		strcat(path, "/psm");
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		err(PSM_EXIT_OS, "%s", path);
+	return xstrdup(path);
+}
+
+static bool
+is_directory(const char *path)
+{
+	struct stat st;
+	size_t n = strlen(path);
+
+	return (n > 0 && path[n - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* -o FILE appends (created 0600); DIR/ and the default get a new file. */
+static int
+open_output(struct session *s, const char *output, const char *sid)
+{
+	char path[PATH_MAX], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	char *dir;
+	int fd;
+
+	if (output != NULL && !is_directory(output)) {
+		fd = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0)
+			err(PSM_EXIT_OS, "%s", output);
+		s->path = xstrdup(output);
+		return fd;
+	}
+	dir = output ? xstrdup(output) : default_dir();
+	s->default_path = output == NULL;
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	if (snprintf(path, sizeof path, "%s/%s-%s.jsonl", dir, stamp, sid) >= (int)sizeof path)
+		errx(PSM_EXIT_OS, "%s: path too long", dir);
+	free(dir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0)
+		err(PSM_EXIT_OS, "%s", path);
+	s->path = xstrdup(path);
+	return fd;
+}
+
+static void
+restore_terminal(void)
+{
+	if (restore_tty != NULL)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, restore_tty);
+}
+
+/* The caller's window size, from whichever of stdin, stdout, stderr is a tty. */
+static bool
+caller_winsize(struct winsize *ws)
+{
+	for (int fd = 0; fd <= 2; fd++)
+		if (ioctl(fd, TIOCGWINSZ, ws) == 0 && ws->ws_col > 0)
+			return true;
+	return false;
+}
+
+/* A message on the caller's terminal, which may be in raw mode. */
+static void
+say(struct session *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dprintf(STDERR_FILENO, "%spsm-record: %s%s", s->raw ? "\r\n" : "",
+	    msg, s->raw ? "\r\n" : "\n");
+}
+
+static void
+record_start(struct session *s, char **argv)
+{
+	struct psm_buf *b = psm_rec_begin(&s->rec, "start");
+	struct timespec wall;
+	char when[48], host[256] = "", cwd[PATH_MAX];
+	struct passwd *pw = getpwuid(getuid());
+	char *tty = ttyname(STDIN_FILENO);
+	const char *term = getenv("TERM");
+	FILE *f;
+	unsigned long loginuid = 4294967295UL;
+
+	clock_gettime(CLOCK_REALTIME, &wall);
+	psm_rfc3339(when, wall.tv_sec, wall.tv_nsec / 1000);
+	gethostname(host, sizeof host - 1);
+	if ((f = fopen("/proc/self/loginuid", "re")) != NULL) {
+		if (fscanf(f, "%lu", &loginuid) != 1)
+			loginuid = 4294967295UL;
+		fclose(f);
+	}
+	psm_ev_u64(b, "version", PSM_FORMAT_VERSION);
+	psm_ev_str(b, "time", when);
+	if (pw != NULL)
+		psm_ev_str(b, "user", pw->pw_name);
+	else
+		psm_ev_null(b, "user");
+	psm_ev_u64(b, "uid", getuid());
+	psm_ev_u64(b, "gid", getgid());
+	if (loginuid != 4294967295UL)
+		psm_ev_u64(b, "loginuid", loginuid);
+	else
+		psm_ev_null(b, "loginuid");
+	psm_ev_str(b, "host", host);
+	if (tty != NULL)
+		psm_ev_str(b, "tty", tty);
+	else
+		psm_ev_null(b, "tty");
+	if (term != NULL)
+		psm_ev_str(b, "term", term);
+	else
+		psm_ev_null(b, "term");
+	psm_ev_u64(b, "cols", s->cols);
+	psm_ev_u64(b, "rows", s->rows);
+	if (getcwd(cwd, sizeof cwd) != NULL)
+		psm_ev_str(b, "cwd", cwd);
+	else
+		psm_ev_null(b, "cwd");
+	psm_ev_strv(b, "argv", argv);
+	psm_ev_str(b, "mode", s->opt->no_pty ? "pipes" : "pty");
+	psm_ev_bool(b, "input", !s->opt->no_input);
+	psm_ev_u64(b, "pid", (uint64_t)getpid());
+	psm_ev_str(b, "psm", PSM_VERSION);
+	psm_ev_end(b);
+	psm_buf_add(&s->rec.start_line, b->data, b->len);
+}
+
+static void
+exec_command(const char *file, char **argv)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execvp(file, argv);
+	int e = errno;
+	dprintf(STDERR_FILENO, "psm-record: %s: %s\n", file, strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* The command on a new pseudo-terminal, as the leader of its own session. */
+static void
+spawn_pty(struct session *s, const char *file, char **argv)
+{
+	char name[64];
+	int slave;
+	struct winsize ws = { .ws_col = s->cols, .ws_row = s->rows };
+
+	if (psm_pty_open(&s->master, &slave, name, sizeof name) < 0)
+		err(PSM_EXIT_OS, "cannot open a pseudo-terminal");
+	if (s->stdin_tty)
+		tcsetattr(slave, TCSANOW, &s->saved);
+	ioctl(slave, TIOCSWINSZ, &ws);
+	s->pid = fork();
+	if (s->pid < 0)
+		err(PSM_EXIT_OS, "fork");
+	if (s->pid == 0) {
+		setsid();
+		ioctl(slave, TIOCSCTTY, 0);
+		dup2(slave, STDIN_FILENO);
+		dup2(slave, STDOUT_FILENO);
+		dup2(slave, STDERR_FILENO);
+		exec_command(file, argv);
+	}
+	close(slave);
+	fcntl(s->master, F_SETFL, fcntl(s->master, F_GETFL) | O_NONBLOCK);
+	s->out = s->in = s->master;
+	s->err = -1;
+}
+
+static void
+xpipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		err(PSM_EXIT_OS, "pipe");
+}
+
+/* --no-pty: the command on three pipes, in a process group of its own. */
+static void
+spawn_pipes(struct session *s, const char *file, char **argv)
+{
+	int in[2], out[2], er[2];
+
+	xpipe(in);
+	xpipe(out);
+	xpipe(er);
+	s->pid = fork();
+	if (s->pid < 0)
+		err(PSM_EXIT_OS, "fork");
+	if (s->pid == 0) {
+		setpgid(0, 0);
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		dup2(er[1], STDERR_FILENO);
+		exec_command(file, argv);
+	}
+	setpgid(s->pid, s->pid);
+	close(in[0]);
+	close(out[1]);
+	close(er[1]);
+	s->in = in[1];
+	s->out = out[0];
+	s->err = er[0];
+	fcntl(s->in, F_SETFL, fcntl(s->in, F_GETFL) | O_NONBLOCK);
+	fcntl(s->out, F_SETFL, fcntl(s->out, F_GETFL) | O_NONBLOCK);
+	fcntl(s->err, F_SETFL, fcntl(s->err, F_GETFL) | O_NONBLOCK);
+}
+
+/* Ask the session to end: SIGHUP (and SIGCONT, for stopped jobs) to it. */
+static void
+hang_up(struct session *s, int sig)
+{
+	if (s->child_done)
+		return;
+	pid_t fg = s->master >= 0 ? tcgetpgrp(s->master) : -1;
+	kill(-s->pid, sig);
+	kill(-s->pid, SIGCONT);
+	if (fg > 0 && fg != s->pid) {
+		kill(-fg, sig);
+		kill(-fg, SIGCONT);
+	}
+}
+
+static void
+end_session(struct session *s, const char *reason, int sig)
+{
+	if (s->ending)
+		return;
+	s->ending = true;
+	s->reason = reason;
+	hang_up(s, sig);
+	s->kill_at = psm_mono_usec() + KILL_GRACE_USEC;
+}
+
+static void
+kill_session(struct session *s)
+{
+	if (s->child_done)
+		return;
+	pid_t fg = s->master >= 0 ? tcgetpgrp(s->master) : -1;
+	kill(-s->pid, SIGKILL);
+	if (fg > 0 && fg != s->pid)
+		kill(-fg, SIGKILL);
+}
+
+/* Fail-closed: a session that cannot be recorded does not go on. */
+static void
+recording_failed(struct session *s)
+{
+	if (s->opt->fail_open) {
+		if (!s->record_failed)
+			say(s, "%s: %s: recording suspended (--fail-open)",
+			    s->path, strerror(s->rec.error));
+		s->record_failed = true;
+		return;
+	}
+	if (s->record_failed)
+		return;
+	s->record_failed = true;
+	say(s, "%s: %s: ending the session", s->path, strerror(s->rec.error));
+	s->stdin_open = false;	/* no more input to a session that is not recorded */
+	s->pending_in.len = 0;
+	end_session(s, "record-failed", SIGHUP);
+}
+
+static void
+flush_if_due(struct session *s)
+{
+	bool was_failed = s->rec.failed;
+
+	if (psm_rec_tick(&s->rec) < 0)
+		recording_failed(s);
+	else if (was_failed && !s->rec.failed && s->opt->fail_open) {
+		say(s, "%s: recording resumed", s->path);
+		s->record_failed = false;
+	}
+}
+
+/* Canonical mode with echo off: a password prompt (getpass, sudo, read -s). */
+static bool
+echo_off(struct session *s)
+{
+	struct termios t;
+
+	return s->master >= 0 && tcgetattr(s->master, &t) == 0 &&
+	    !(t.c_lflag & ECHO) && (t.c_lflag & ICANON);
+}
+
+/* Input reached its end: the command gets an end of file, not a hang-up. */
+static void
+input_ended(struct session *s)
+{
+	struct termios t;
+
+	s->stdin_open = false;
+	if (s->master < 0) {
+		s->close_in_when_drained = true;
+		return;
+	}
+	if (s->stdin_tty || tcgetattr(s->master, &t) < 0 || !(t.c_lflag & ICANON))
+		return;
+	/* A partial line needs one VEOF to be read and a second to be an EOF. */
+	if (s->input_seen && !s->input_ended_line)
+		psm_buf_addc(&s->pending_in, (char)t.c_cc[VEOF]);
+	psm_buf_addc(&s->pending_in, (char)t.c_cc[VEOF]);
+}
+
+static void
+read_input(struct session *s)
+{
+	char buf[16384];
+	ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		input_ended(s);
+		return;
+	}
+	if (!s->opt->no_input) {
+		if (echo_off(s))
+			psm_rec_withhold(&s->rec, (size_t)n);
+		else
+			psm_rec_data(&s->rec, PSM_IN, buf, (size_t)n);
+	}
+	s->input_seen = true;
+	s->input_ended_line = buf[n - 1] == '\n' || buf[n - 1] == '\r';
+	psm_buf_add(&s->pending_in, buf, (size_t)n);
+}
+
+static void
+write_input(struct session *s)
+{
+	ssize_t n = write(s->in, s->pending_in.data, s->pending_in.len);
+
+	if (n > 0)
+		psm_buf_consume(&s->pending_in, (size_t)n);
+	else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		s->pending_in.len = 0;	/* the command stopped reading */
+		s->close_in_when_drained = s->master < 0;
+	}
+	if (s->close_in_when_drained && s->pending_in.len == 0 && s->in >= 0) {
+		close(s->in);
+		s->in = -1;
+	}
+}
+
+/* Output of the command (stream PSM_OUT or PSM_ERR): show it, record it. */
+static void
+read_output(struct session *s, int *fd, int stream)
+{
+	static char buf[PSM_PAYLOAD_MAX];
+	ssize_t n = read(*fd, buf, sizeof buf);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {		/* EIO: the pty's last slave closed */
+		if (*fd != s->master || s->child_done) {
+			close(*fd);
+			if (*fd == s->master)
+				s->master = s->in = -1;
+			*fd = -1;
+		}
+		return;
+	}
+	int to = stream == PSM_ERR ? STDERR_FILENO : STDOUT_FILENO;
+	if (s->stdout_ok && psm_write_all(to, buf, (size_t)n) < 0)
+		s->stdout_ok = false;	/* keep recording what no one sees */
+	psm_rec_data(&s->rec, stream, buf, (size_t)n);
+	if (s->child_done)
+		s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
+}
+
+static void
+window_changed(struct session *s)
+{
+	struct winsize ws;
+	struct psm_buf *b;
+
+	if (!caller_winsize(&ws) || (ws.ws_col == s->cols && ws.ws_row == s->rows))
+		return;
+	s->cols = ws.ws_col;
+	s->rows = ws.ws_row;
+	if (s->master >= 0)
+		ioctl(s->master, TIOCSWINSZ, &ws);
+	if ((b = psm_rec_begin(&s->rec, "resize")) == NULL)
+		return;
+	psm_ev_u64(b, "cols", s->cols);
+	psm_ev_u64(b, "rows", s->rows);
+	psm_ev_end(b);
+}
+
+static void
+child_exited(struct session *s)
+{
+	int status;
+
+	if (s->child_done || waitpid(s->pid, &status, WNOHANG) != s->pid)
+		return;
+	s->child_done = true;
+	s->status = status;
+	s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
+	if (s->master < 0)
+		s->close_in_when_drained = true;
+}
+
+static void
+read_signal(struct session *s)
+{
+	struct signalfd_siginfo si;
+
+	if (read(s->sigfd, &si, sizeof si) != sizeof si)
+		return;
+	switch (si.ssi_signo) {
+	case SIGCHLD:
+		child_exited(s);
+		break;
+	case SIGWINCH:
+		window_changed(s);
+		break;
+	default:	/* SIGHUP, SIGINT, SIGQUIT, SIGTERM */
+		if (s->master < 0 && !s->ending)	/* --no-pty: pass it on */
+			kill(-s->pid, (int)si.ssi_signo);
+		s->caught = (int)si.ssi_signo;
+		end_session(s, "signal", s->master < 0 ? (int)si.ssi_signo : SIGHUP);
+		break;
+	}
+}
+
+static void
+check_timers(struct session *s)
+{
+	uint64_t now = psm_mono_usec();
+
+	if (s->warn_at && now >= s->warn_at) {
+		s->warn_at = 0;
+		say(s, "the session ends in %llu seconds (time limit)",
+		    (unsigned long long)((s->deadline - now + 999999) / 1000000));
+	}
+	if (s->deadline && now >= s->deadline) {
+		s->deadline = 0;
+		end_session(s, "time-limit", SIGHUP);
+	}
+	if (s->kill_at && now >= s->kill_at) {
+		s->kill_at = 0;
+		kill_session(s);
+	}
+}
+
+static int
+poll_timeout(struct session *s)
+{
+	uint64_t now = psm_mono_usec(), next = psm_rec_due(&s->rec);
+	uint64_t at[] = { s->warn_at, s->deadline, s->kill_at,
+		s->child_done ? s->drain_until : 0 };
+
+	if (next != UINT64_MAX)
+		next += now;
+	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+		if (at[i] && at[i] < next)
+			next = at[i];
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)((next - now + 999) / 1000);
+}
+
+static bool
+finished(struct session *s)
+{
+	if (!s->child_done)
+		return false;
+	if (s->out < 0 && s->err < 0)
+		return true;
+	return psm_mono_usec() >= s->drain_until;
+}
+
+static void
+run_loop(struct session *s)
+{
+	while (!finished(s)) {
+		struct pollfd p[5];
+		int n = 0, i_sig, i_in = -1, i_out = -1, i_err = -1, i_w = -1;
+
+		p[i_sig = n++] = (struct pollfd){ s->sigfd, POLLIN, 0 };
+		if (s->stdin_open && s->pending_in.len < INPUT_PENDING_MAX)
+			p[i_in = n++] = (struct pollfd){ STDIN_FILENO, POLLIN, 0 };
+		if (s->out >= 0)
+			p[i_out = n++] = (struct pollfd){ s->out, POLLIN, 0 };
+		if (s->err >= 0)
+			p[i_err = n++] = (struct pollfd){ s->err, POLLIN, 0 };
+		if (s->in >= 0 && (s->pending_in.len > 0 || s->close_in_when_drained)) {
+			if (s->in == s->out)
+				p[i_out].events |= POLLOUT;
+			else
+				p[i_w = n++] = (struct pollfd){ s->in, POLLOUT, 0 };
+		}
+		if (poll(p, (nfds_t)n, poll_timeout(s)) < 0 && errno != EINTR)
+			err(PSM_EXIT_OS, "poll");
+		if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_output(s, &s->out, PSM_OUT);
+		if (i_err >= 0 && (p[i_err].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_output(s, &s->err, PSM_ERR);
+		if (i_in >= 0 && (p[i_in].revents & (POLLIN | POLLHUP | POLLERR)))
+			read_input(s);
+		if ((i_out >= 0 && s->out >= 0 && (p[i_out].revents & POLLOUT)) ||
+		    (i_w >= 0 && p[i_w].revents & (POLLOUT | POLLERR | POLLHUP)))
+			write_input(s);
+		if (p[i_sig].revents & POLLIN)
+			read_signal(s);
+		check_timers(s);
+		flush_if_due(s);
+	}
+}
+
+static int
+exit_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static void
+record_end(struct session *s)
+{
+	struct psm_buf *b;
+
+	psm_rec_drain_carry(&s->rec);
+	if (s->rec.failed && psm_rec_flush(&s->rec) < 0)
+		return;
+	if ((b = psm_rec_begin(&s->rec, "end")) == NULL)
+		return;
+	psm_ev_str(b, "reason", s->reason);
+	psm_ev_u64(b, "exit", (uint64_t)exit_status(s->status));
+	if (WIFSIGNALED(s->status))
+		psm_ev_u64(b, "signal", (uint64_t)WTERMSIG(s->status));
+	if (s->caught)
+		psm_ev_u64(b, "caught", (uint64_t)s->caught);
+	psm_ev_u64(b, "duration", psm_rec_now(&s->rec));
+	psm_ev_end(b);
+	if (psm_rec_flush(&s->rec) < 0 && !s->record_failed)
+		recording_failed(s);
+}
+
+static void
+setup_signals(struct session *s)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGWINCH);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		err(PSM_EXIT_OS, "sigprocmask");
+	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sigfd < 0)
+		err(PSM_EXIT_OS, "signalfd");
+	signal(SIGPIPE, SIG_IGN);	/* a dead reader is an EPIPE, not a death */
+}
+
+static void
+enter_raw_mode(struct session *s)
+{
+	struct termios raw = s->saved;
+
+	cfmakeraw(&raw);
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) < 0)
+		err(PSM_EXIT_OS, "cannot set the terminal to raw mode");
+	restore_tty = &s->saved;
+	atexit(restore_terminal);
+	s->raw = true;
+}
+
+static void
+init_session(struct session *s, struct options *opt)
+{
+	struct winsize ws;
+
+	memset(s, 0, sizeof *s);
+	s->opt = opt;
+	s->master = s->in = s->out = s->err = -1;
+	s->stdin_open = true;
+	s->stdout_ok = true;
+	s->reason = "exit";
+	s->stdin_tty = tcgetattr(STDIN_FILENO, &s->saved) == 0;
+	s->cols = 80;
+	s->rows = 24;
+	if (caller_winsize(&ws)) {
+		s->cols = ws.ws_col;
+		s->rows = ws.ws_row;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt = { 0 };
+	struct session s;
+	char *file, **cmd, sid[PSM_SID_LEN + 1];
+	int fd;
+
+	parse_options(argc, argv, &opt);
+	cmd = command_to_run(opt.command, &file);
+	init_session(&s, &opt);
+	psm_new_sid(sid);
+	fd = open_output(&s, opt.output, sid);
+	psm_rec_init(&s.rec, fd, s.path, opt.fail_open);
+	memcpy(s.rec.sid, sid, sizeof sid);
+	record_start(&s, opt.command ? opt.command : cmd);
+	if (psm_rec_flush(&s.rec) < 0 && !opt.fail_open)
+		errx(PSM_EXIT_OS, "%s: %s: the session was not started",
+		    s.path, strerror(s.rec.error));
+	setenv("PSM_SID", s.rec.sid, 1);
+	setup_signals(&s);
+	if (opt.max_time) {
+		s.deadline = s.rec.t0 + opt.max_time;
+		s.warn_at = opt.max_time > WARN_BEFORE_USEC ?
+		    s.deadline - WARN_BEFORE_USEC : s.rec.t0;
+	}
+	if (opt.no_pty) {
+		spawn_pipes(&s, file, cmd);
+	} else {
+		spawn_pty(&s, file, cmd);
+		if (s.stdin_tty)
+			enter_raw_mode(&s);
+	}
+	run_loop(&s);
+	record_end(&s);
+	restore_terminal();
+	restore_tty = NULL;
+	if (s.default_path)
+		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
+	psm_rec_free(&s.rec);
+	if (s.record_failed && !opt.fail_open)
+		return PSM_EXIT_OS;
+	return exit_status(s.status);
+}

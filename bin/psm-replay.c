@@ -1,0 +1,464 @@
+/*
+ * psm-replay: play a recorded session back, list the sessions of a stream,
+ * follow one while it is being recorded, or give back its exact bytes.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "psm.h"
+
+enum mode { PLAY, LIST, RAW };
+
+struct options {
+	enum mode mode;
+	double speed;
+	double max_wait;	/* seconds; < 0: no cap */
+	const char *session;	/* a sid or the start of one */
+	bool follow, input, stderr_stream;
+	char **files;
+	int nfiles;
+};
+
+/* What --list shows of a session. */
+struct summary {
+	char sid[PSM_SID_LEN + 1];
+	char user[64], host[128], time[48], reason[24];
+	uint64_t duration;
+	int64_t exit;
+	bool ended;
+};
+
+struct replay {
+	struct options *opt;
+	struct psm_sessions sessions;
+	char chosen[PSM_SID_LEN + 1];	/* "" until a session is picked */
+	bool chosen_ended;
+	uint64_t last_t;		/* of the chosen session's last output */
+	bool have_last_t;
+	struct psm_buf payload;
+	struct summary *sum;
+	size_t nsum, capsum;
+	const char *name;		/* of the input being read */
+	uint64_t lineno;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "Try 'psm-replay --help'\n");
+	exit(PSM_EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("Usage: psm-replay [options] [FILE...]\n"
+	    "Play back a session recorded by psm-record (standard input if no FILE).\n\n"
+	    "  -s, --speed=X          play X times as fast (default 1)\n"
+	    "  -w, --max-wait=SECONDS  cap every pause at SECONDS\n"
+	    "  -S, --session=SID      the session to play (a sid or its beginning)\n"
+	    "  -l, --list             list the sessions: sid, user, host, start, duration, exit\n"
+	    "  -f, --follow           follow a session while it is being recorded\n"
+	    "  -r, --raw              write the recorded output bytes only, at once\n"
+	    "  -i, --input            with --raw: the typed input instead of the output\n"
+	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
+	    "  -h, --help             show this help and exit\n"
+	    "  -V, --version          show the version and exit\n");
+	exit(PSM_EXIT_OK);
+}
+
+static double
+parse_positive(const char *s, const char *what, bool zero_ok)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
+	    (v == 0 && !zero_ok)) {
+		warnx("invalid %s '%s'", what, s);
+		usage();
+	}
+	return v;
+}
+
+static void
+parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longopts[] = {
+		{ "speed", required_argument, NULL, 's' },
+		{ "max-wait", required_argument, NULL, 'w' },
+		{ "session", required_argument, NULL, 'S' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "input", no_argument, NULL, 'i' },
+		{ "stderr", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opt->speed = 1;
+	opt->max_wait = -1;
+	while ((c = getopt_long(argc, argv, "s:w:S:lfriehV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': opt->speed = parse_positive(optarg, "speed", false); break;
+		case 'w': opt->max_wait = parse_positive(optarg, "wait", true); break;
+		case 'S': opt->session = optarg; break;
+		case 'l': opt->mode = LIST; break;
+		case 'f': opt->follow = true; break;
+		case 'r': opt->mode = RAW; break;
+		case 'i': opt->input = true; break;
+		case 'e': opt->stderr_stream = true; break;
+		case 'h': help(); break;
+		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
+		default: usage();
+		}
+	}
+	opt->files = argv + optind;
+	opt->nfiles = argc - optind;
+	if ((opt->input || opt->stderr_stream) && opt->mode != RAW) {
+		warnx("--input and --stderr go with --raw");
+		usage();
+	}
+	if (opt->input && opt->stderr_stream) {
+		warnx("--input and --stderr exclude each other");
+		usage();
+	}
+	if (opt->follow && opt->mode == LIST) {
+		warnx("--follow and --list exclude each other");
+		usage();
+	}
+	if (opt->follow && opt->nfiles > 1) {
+		warnx("--follow takes one FILE");
+		usage();
+	}
+	if (opt->session != NULL && (*opt->session == '\0' || strlen(opt->session) > PSM_SID_LEN)) {
+		warnx("invalid session id '%s'", opt->session);
+		usage();
+	}
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+bad_line(struct replay *rp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+	errx(PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
+}
+
+static void
+copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
+{
+	struct psm_buf b = { 0 };
+	const struct psm_field *f = psm_event_get(ev, key);
+
+	snprintf(out, size, "-");
+	if (f != NULL && psm_field_str(f, &b) == 0) {
+		size_t n = b.len < size - 1 ? b.len : size - 1;
+		memcpy(out, b.data, n);
+		out[n] = '\0';
+		for (size_t i = 0; i < n; i++)	/* one line per session */
+			if ((unsigned char)out[i] < 0x20)
+				out[i] = '?';
+	}
+	psm_buf_free(&b);
+}
+
+static struct summary *
+find_summary(struct replay *rp, const char *sid)
+{
+	for (size_t i = rp->nsum; i-- > 0;)
+		if (strcmp(rp->sum[i].sid, sid) == 0)
+			return &rp->sum[i];
+	return NULL;
+}
+
+static void
+summarize(struct replay *rp, const struct psm_event *ev)
+{
+	struct summary *s;
+
+	if (psm_event_is(ev, "start")) {
+		if (rp->nsum == rp->capsum) {
+			rp->capsum = rp->capsum ? rp->capsum * 2 : 16;
+			rp->sum = xrealloc(rp->sum, rp->capsum * sizeof *rp->sum);
+		}
+		s = &rp->sum[rp->nsum++];
+		memset(s, 0, sizeof *s);
+		memcpy(s->sid, ev->sid, sizeof s->sid);
+		copy_str(ev, "user", s->user, sizeof s->user);
+		copy_str(ev, "host", s->host, sizeof s->host);
+		copy_str(ev, "time", s->time, sizeof s->time);
+		return;
+	}
+	if ((s = find_summary(rp, ev->sid)) == NULL)
+		return;
+	s->duration = ev->t;
+	if (psm_event_is(ev, "end")) {
+		s->ended = true;
+		if (psm_field_i64(psm_event_get(ev, "exit"), &s->exit) < 0)
+			bad_line(rp, "\"exit\" of an end event is not an integer");
+		copy_str(ev, "reason", s->reason, sizeof s->reason);
+	}
+}
+
+static void
+print_list(struct replay *rp)
+{
+	for (size_t i = 0; i < rp->nsum; i++) {
+		struct summary *s = &rp->sum[i];
+		char exit_s[24] = "-";
+
+		if (s->ended)
+			snprintf(exit_s, sizeof exit_s, "%" PRId64, s->exit);
+		printf("%s\t%s\t%s\t%s\t%" PRIu64 ".%03" PRIu64 "s\t%s\t%s\n",
+		    s->sid, s->user, s->host, s->time, s->duration / 1000000,
+		    s->duration / 1000 % 1000, exit_s, s->ended ? s->reason : "-");
+	}
+}
+
+static void
+pause_for(struct replay *rp, uint64_t t)
+{
+	double secs;
+	struct timespec ts;
+
+	if (!rp->have_last_t || t <= rp->last_t) {
+		rp->last_t = t > rp->last_t ? t : rp->last_t;
+		rp->have_last_t = true;
+		return;
+	}
+	secs = (double)(t - rp->last_t) / 1e6 / rp->opt->speed;
+	rp->last_t = t;
+	if (rp->opt->max_wait >= 0 && secs > rp->opt->max_wait)
+		secs = rp->opt->max_wait;
+	fflush(stdout);
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool
+wanted(const struct replay *rp, const struct psm_event *ev)
+{
+	const struct options *o = rp->opt;
+
+	if (psm_event_is(ev, "out"))
+		return o->mode == PLAY || (!o->input && !o->stderr_stream);
+	if (psm_event_is(ev, "err"))
+		return o->mode == PLAY || o->stderr_stream;
+	if (psm_event_is(ev, "in"))
+		return o->mode == RAW && o->input;
+	return false;
+}
+
+static void
+play(struct replay *rp, const struct psm_event *ev)
+{
+	if (!wanted(rp, ev))
+		return;
+	rp->payload.len = 0;
+	const char *msg = psm_event_payload(ev, &rp->payload);
+	if (msg != NULL)
+		bad_line(rp, "%s", msg);
+	if (rp->opt->mode == PLAY && !rp->opt->follow)
+		pause_for(rp, ev->t);
+	FILE *to = psm_event_is(ev, "err") && rp->opt->mode == PLAY ? stderr : stdout;
+	if (to == stderr)
+		fflush(stdout);
+	if (fwrite(rp->payload.data, 1, rp->payload.len, to) != rp->payload.len)
+		err(PSM_EXIT_OS, "write");
+	if (rp->opt->follow)
+		fflush(to);
+}
+
+/* The first session that matches --session (or the first, or the one --follow picked). */
+static bool
+is_chosen(struct replay *rp, const struct psm_event *ev)
+{
+	if (rp->chosen[0] == '\0') {
+		const char *want = rp->opt->session;
+		if (!psm_event_is(ev, "start") ||
+		    (want != NULL && strncmp(ev->sid, want, strlen(want)) != 0))
+			return false;
+		memcpy(rp->chosen, ev->sid, sizeof rp->chosen);
+	}
+	return strcmp(rp->chosen, ev->sid) == 0;
+}
+
+static void
+handle_line(struct replay *rp, const char *line, size_t len)
+{
+	struct psm_event ev;
+	const char *msg = psm_event_parse(&ev, line, len);
+
+	if (msg != NULL)
+		bad_line(rp, "%s", msg);
+	if ((msg = psm_sessions_check(&rp->sessions, &ev, NULL)) != NULL)
+		bad_line(rp, "%s", msg);
+	if (rp->opt->mode == LIST) {
+		summarize(rp, &ev);
+		return;
+	}
+	if (rp->chosen_ended || !is_chosen(rp, &ev))
+		return;
+	play(rp, &ev);
+	if (psm_event_is(&ev, "end"))
+		rp->chosen_ended = true;
+}
+
+/* Wait until the followed file changes (or a second passes). */
+static void
+wait_for_more(int ino)
+{
+	char buf[4096];
+	struct pollfd p = { ino, POLLIN, 0 };
+
+	fflush(stdout);
+	if (ino < 0 || poll(&p, 1, 1000) <= 0)
+		return;
+	while (read(ino, buf, sizeof buf) > 0)
+		;
+}
+
+static void
+read_input(struct replay *rp, int fd, const char *name)
+{
+	struct psm_lines r;
+	const char *line;
+	size_t len;
+	int ino = -1;
+
+	if (rp->opt->follow && fd != STDIN_FILENO) {
+		ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (ino >= 0 && inotify_add_watch(ino, name, IN_MODIFY) < 0) {
+			close(ino);
+			ino = -1;
+		}
+	}
+	rp->name = name;
+	psm_lines_init(&r, fd, name);
+	for (;;) {
+		int st = psm_lines_next(&r, &line, &len);
+
+		rp->lineno = r.lineno;
+		if (st == PSM_LINE_OK) {
+			handle_line(rp, line, len);
+			if (rp->opt->follow && rp->chosen_ended)
+				break;
+			continue;
+		}
+		if (st == PSM_LINE_ERROR)
+			err(PSM_EXIT_OS, "%s", name);
+		if (st == PSM_LINE_TOOLONG)
+			bad_line(rp, "line longer than 1 MiB");
+		if (rp->opt->follow && fd != STDIN_FILENO) {
+			wait_for_more(ino);
+			continue;
+		}
+		if (st == PSM_LINE_PARTIAL) {
+			rp->lineno++;
+			bad_line(rp, "last line is incomplete (no newline at the end)");
+		}
+		break;
+	}
+	if (ino >= 0)
+		close(ino);
+	psm_lines_free(&r);
+}
+
+/*
+ * --follow with no --session: the newest session in the file now (or the
+ * first to start later). It is played from its start, without pauses.
+ */
+static void
+pick_newest(struct replay *rp, const char *path)
+{
+	struct psm_lines r;
+	const char *line;
+	size_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		err(PSM_EXIT_OS, "%s", path);
+	psm_lines_init(&r, fd, path);
+	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
+		struct psm_event ev;
+		if (psm_event_parse(&ev, line, len) == NULL && psm_event_is(&ev, "start"))
+			memcpy(rp->chosen, ev.sid, sizeof rp->chosen);
+	}
+	psm_lines_free(&r);
+	close(fd);
+}
+
+static void
+read_all(struct replay *rp)
+{
+	const struct options *o = rp->opt;
+
+	if (o->nfiles == 0) {
+		read_input(rp, STDIN_FILENO, "(stdin)");
+		return;
+	}
+	if (o->follow && o->session == NULL)
+		pick_newest(rp, o->files[0]);
+	for (int i = 0; i < o->nfiles && !(o->follow && rp->chosen_ended); i++) {
+		const char *path = o->files[i];
+		int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			err(PSM_EXIT_OS, "%s", path);
+		read_input(rp, fd, fd == STDIN_FILENO ? "(stdin)" : path);
+		if (fd != STDIN_FILENO)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt = { 0 };
+	struct replay rp = { 0 };
+
+	parse_options(argc, argv, &opt);
+	rp.opt = &opt;
+	read_all(&rp);
+	if (opt.mode == LIST)
+		print_list(&rp);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err(PSM_EXIT_OS, "stdout");
+	int status = PSM_EXIT_OK;
+	if (opt.mode != LIST && rp.chosen[0] == '\0') {
+		if (opt.session != NULL)
+			warnx("no session %s in the stream", opt.session);
+		else
+			warnx("no session in the stream");
+		status = PSM_EXIT_NO;
+	}
+	psm_sessions_free(&rp.sessions);
+	psm_buf_free(&rp.payload);
+	free(rp.sum);
+	return status;
+}

@@ -1,0 +1,316 @@
+/*
+ * record.c: the writing side of a recording. Events are built in memory
+ * and written in whole lines, at least once a second. A write that fails
+ * is reported to the caller; in fail-open mode the recorder counts what it
+ * could not write and, once writing works again, says so in a "lost" event.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "psm.h"
+
+static const char *const stream_type[] = { "in", "out", "err" };
+
+void
+psm_rec_init(struct psm_rec *r, int fd, const char *path, bool fail_open)
+{
+	struct stat st;
+
+	memset(r, 0, sizeof *r);
+	r->fd = fd;
+	r->path = path;
+	r->fail_open = fail_open;
+	r->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	r->t0 = psm_mono_usec();
+	r->last_flush = r->t0;
+}
+
+uint64_t
+psm_rec_now(const struct psm_rec *r)
+{
+	return psm_mono_usec() - r->t0;
+}
+
+/* Echo-off input not yet reported goes out before anything later. */
+static void
+emit_withheld(struct psm_rec *r)
+{
+	uint64_t n = r->withheld;
+
+	if (n == 0)
+		return;
+	r->withheld = 0;
+	if (r->failed) {
+		r->lost_events++;
+		return;
+	}
+	psm_ev_begin(&r->buf, r->sid, r->seq++, r->withheld_t, "withheld");
+	psm_ev_str(&r->buf, "stream", "in");
+	psm_ev_u64(&r->buf, "bytes", n);
+	psm_ev_str(&r->buf, "reason", "echo-off");
+	psm_ev_end(&r->buf);
+}
+
+/*
+ * Begin an event of TYPE; the caller adds its fields and psm_ev_end().
+ * Returns NULL while writes are failing (fail-open): the caller skips it.
+ */
+struct psm_buf *
+psm_rec_begin(struct psm_rec *r, const char *type)
+{
+	emit_withheld(r);
+	if (r->failed) {
+		r->lost_events++;
+		return NULL;
+	}
+	psm_ev_begin(&r->buf, r->sid, r->seq++, psm_rec_now(r), type);
+	return &r->buf;
+}
+
+void
+psm_rec_withhold(struct psm_rec *r, size_t n)
+{
+	r->withheld += n;
+	r->withheld_t = psm_rec_now(r);
+}
+
+static void
+emit_chunk(struct psm_rec *r, int stream, const unsigned char *p, size_t n)
+{
+	emit_withheld(r);
+	if (r->failed) {
+		r->lost[stream] += n;
+		return;
+	}
+	psm_ev_begin(&r->buf, r->sid, r->seq++, psm_rec_now(r), stream_type[stream]);
+	psm_ev_payload(&r->buf, p, n);
+	psm_ev_end(&r->buf);
+}
+
+/*
+ * Terminal bytes of one stream. A UTF-8 character cut by the end of the
+ * read is held back (at most 3 bytes) and joined to the next chunk, so
+ * that text stays text in the stream.
+ */
+void
+psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n)
+{
+	unsigned char chunk[PSM_PAYLOAD_MAX + 4];
+	const unsigned char *p = data;
+
+	while (n > 0) {
+		size_t held = r->ncarry[stream];
+		size_t take = PSM_PAYLOAD_MAX - held;
+
+		if (take > n)
+			take = n;
+		memcpy(chunk, r->carry[stream], held);
+		memcpy(chunk + held, p, take);
+		p += take;
+		n -= take;
+		size_t len = held + take;
+		size_t tail = psm_utf8_unfinished_tail(chunk, len);
+		if (tail == len && len < 4) {
+			memcpy(r->carry[stream], chunk, len);
+			r->ncarry[stream] = len;
+			continue;
+		}
+		if (tail == len)
+			tail = 0;
+		memcpy(r->carry[stream], chunk + len - tail, tail);
+		r->ncarry[stream] = tail;
+		emit_chunk(r, stream, chunk, len - tail);
+	}
+}
+
+/* At the end: bytes held back for a character that never finished. */
+void
+psm_rec_drain_carry(struct psm_rec *r)
+{
+	for (int s = 0; s < 3; s++) {
+		if (r->ncarry[s] == 0)
+			continue;
+		emit_chunk(r, s, r->carry[s], r->ncarry[s]);
+		r->ncarry[s] = 0;
+	}
+	emit_withheld(r);
+}
+
+/*
+ * A write stopped inside a line: take the piece off again when nobody
+ * else has appended since, so the file still ends with a whole line.
+ */
+static void
+trim_partial_line(struct psm_rec *r, size_t partial)
+{
+	struct stat st;
+	off_t end;
+
+	if (!r->regular || partial == 0)
+		return;
+	end = lseek(r->fd, 0, SEEK_CUR);
+	if (end < (off_t)partial || fstat(r->fd, &st) < 0 || st.st_size != end)
+		return;
+	if (ftruncate(r->fd, end - (off_t)partial) < 0)
+		return;
+}
+
+/* Count what the unwritten lines held, for the "lost" event. */
+static void
+count_unwritten(struct psm_rec *r, const char *p, size_t n)
+{
+	struct psm_buf payload = { 0 };
+	bool first = true;
+
+	while (n > 0) {
+		const char *nl = memchr(p, '\n', n);
+		size_t len = (size_t)(nl - p);
+		struct psm_event ev;
+
+		if (psm_event_parse(&ev, p, len) == NULL) {
+			if (first)
+				r->seq = ev.seq;
+			first = false;
+			int s = psm_event_is(&ev, "in") ? 0 :
+			    psm_event_is(&ev, "out") ? 1 :
+			    psm_event_is(&ev, "err") ? 2 : -1;
+			payload.len = 0;
+			if (ev.seq == 0)
+				r->start_lost = true;
+			else if (s >= 0 && psm_event_payload(&ev, &payload) == NULL)
+				r->lost[s] += payload.len;
+			else
+				r->lost_events++;
+		}
+		p += len + 1;
+		n -= len + 1;
+	}
+	psm_buf_free(&payload);
+}
+
+/* Write as much of p as the file takes; sets r->error when short. */
+static size_t
+write_some(struct psm_rec *r, const char *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = write(r->fd, p + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->error = w < 0 ? errno : EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* Bytes of whole lines in the first done bytes of p; trims the rest. */
+static size_t
+keep_whole_lines(struct psm_rec *r, const char *p, size_t done)
+{
+	size_t whole = done;
+
+	while (whole > 0 && p[whole - 1] != '\n')
+		whole--;
+	trim_partial_line(r, done - whole);
+	return whole;
+}
+
+/* Write the buffer. On failure, remember why and what was not written. */
+static int
+write_buffer(struct psm_rec *r)
+{
+	size_t done = write_some(r, r->buf.data, r->buf.len);
+
+	if (done == r->buf.len) {
+		r->buf.len = 0;
+		return 0;
+	}
+	size_t whole = keep_whole_lines(r, r->buf.data, done);
+	r->failed = true;
+	count_unwritten(r, r->buf.data + whole, r->buf.len - whole);
+	r->buf.len = 0;
+	return -1;
+}
+
+/*
+ * After a failure: try to write the start event if it was lost, then a
+ * "lost" event that says what was not recorded meanwhile.
+ */
+static int
+retry_after_failure(struct psm_rec *r)
+{
+	struct psm_buf *b = &r->buf;
+	uint64_t seq = r->start_lost ? 1 : r->seq;
+
+	b->len = 0;
+	if (r->start_lost)
+		psm_buf_add(b, r->start_line.data, r->start_line.len);
+	psm_ev_begin(b, r->sid, seq, psm_rec_now(r), "lost");
+	psm_ev_u64(b, "in", r->lost[0]);
+	psm_ev_u64(b, "out", r->lost[1]);
+	psm_ev_u64(b, "err", r->lost[2]);
+	psm_ev_u64(b, "events", r->lost_events);
+	psm_ev_str(b, "reason", "write-failed");
+	psm_ev_str(b, "error", strerror(r->error));
+	psm_ev_end(b);
+	size_t done = write_some(r, b->data, b->len);
+	if (done < b->len) {
+		if (keep_whole_lines(r, b->data, done) > 0)
+			r->start_lost = false;	/* the start line went out */
+		b->len = 0;
+		return -1;
+	}
+	b->len = 0;
+	r->seq = seq + 1;
+	r->failed = r->start_lost = false;
+	memset(r->lost, 0, sizeof r->lost);
+	r->lost_events = 0;
+	return 0;
+}
+
+/*
+ * Write what is buffered. Returns 0, or -1 when the recording could not
+ * be written (r->error says why); in fail-open mode the caller goes on.
+ */
+int
+psm_rec_flush(struct psm_rec *r)
+{
+	r->last_flush = psm_mono_usec();
+	if (r->failed)
+		return retry_after_failure(r);
+	return write_buffer(r);
+}
+
+/* Flush when a second has passed since the last, or much is pending. */
+int
+psm_rec_tick(struct psm_rec *r)
+{
+	if (r->buf.len < 256 * 1024 && !r->failed &&
+	    psm_mono_usec() - r->last_flush < 1000000)
+		return 0;
+	return psm_rec_flush(r);
+}
+
+/* Microseconds until the next flush is due (for poll's timeout). */
+uint64_t
+psm_rec_due(const struct psm_rec *r)
+{
+	uint64_t now = psm_mono_usec();
+
+	if (r->buf.len == 0 && !r->failed)
+		return UINT64_MAX;
+	return r->last_flush + 1000000 > now ? r->last_flush + 1000000 - now : 0;
+}
+
+void
+psm_rec_free(struct psm_rec *r)
+{
+	psm_buf_free(&r->buf);
+	psm_buf_free(&r->start_line);
+}

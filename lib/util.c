@@ -1,0 +1,141 @@
+/* util.c: allocation, durations, clocks, session ids, whole writes. */
+#include <errno.h>
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uuid/uuid.h>
+
+#include "psm.h"
+
+void *
+xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		err(PSM_EXIT_OS, "malloc");
+	return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		err(PSM_EXIT_OS, "realloc");
+	return q;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		err(PSM_EXIT_OS, "strdup");
+	return p;
+}
+
+/*
+ * A duration: a positive integer with a unit, s m h or d ("90s", "15m",
+ * "2h", "1d"); a bare number is seconds. Returns 0, or -1 if malformed.
+ */
+int
+psm_parse_duration(const char *s, uint64_t *usec)
+{
+	uint64_t n = 0, unit = 1;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > UINT64_C(100000000))
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	switch (*p) {
+	case '\0': case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: return -1;
+	}
+	if (*p != '\0' && p[1] != '\0')
+		return -1;
+	if (n == 0 || n * unit > UINT64_C(100) * 365 * 86400)
+		return -1;
+	*usec = n * unit * 1000000;
+	return 0;
+}
+
+uint64_t
+psm_mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* RFC 3339 in UTC with microseconds: 2026-11-24T04:30:30.123456Z */
+void
+psm_rfc3339(char out[48], int64_t sec, long usec)
+{
+	struct tm tm;
+	time_t t = (time_t)sec;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, usec);
+}
+
+void
+psm_new_sid(char out[PSM_SID_LEN + 1])
+{
+	uuid_t u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+/* A session id as psm writes it: a lower-case UUID. */
+bool
+psm_sid_valid(const char *s, size_t n)
+{
+	if (n != PSM_SID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? c != '-' :
+		    !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Write everything, retrying short writes and EINTR. 0 or -1 with errno. */
+int
+psm_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

@@ -1,0 +1,25 @@
+#!/bin/sh
+# make demo: record a scripted session (no terminal needed), list it, play
+# it back, and say where the recording is.
+set -eu
+bin=$(cd "${1:-bin}" && pwd)
+cd "$(dirname "$0")/.."
+mkdir -p demo
+out=demo/session.jsonl
+rm -f "$out"
+
+echo "== recording a scripted session into $out"
+printf '%s\n' 'echo "hello from a recorded session"' 'id -un' 'printf "caf\303\251 \342\234\223\n"' \
+	'ls /etc | head -n 3' 'exit 0' |
+	TERM=xterm "$bin/psm-record" -o "$out" -- bash --noprofile --norc >/dev/null
+echo
+echo "== psm-replay --list $out"
+"$bin/psm-replay" --list "$out"
+echo
+echo "== psm-replay --max-wait 0.5 $out"
+"$bin/psm-replay" --max-wait 0.5 "$out"
+echo
+echo "== the first events of the stream"
+head -n 3 "$out"
+echo
+echo "The recording is in $(pwd)/$out"
