@@ -148,7 +148,7 @@ command_to_run(char **command, char **file)
 	if (ssh_cmd != NULL) {
 		argv[0] = *file;
 		argv[1] = "-c";
-		argv[2] = xstrdup(ssh_cmd);
+		argv[2] = (char *)ssh_cmd;
 		argv[3] = NULL;
 		return argv;
 	}
@@ -831,6 +831,10 @@ main(int argc, char **argv)
 	if (s.default_path)
 		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
 	psm_rec_free(&s.rec);
+	psm_buf_free(&s.pending_in);
+	free(s.path);
+	if (opt.command == NULL)
+		free(file);
 	if (s.record_failed && !opt.fail_open)
 		return PSM_EXIT_OS;
 	return exit_status(s.status);

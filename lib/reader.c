@@ -556,7 +556,8 @@ int
 psm_lines_next(struct psm_lines *r, const char **line, size_t *len)
 {
 	for (;;) {
-		char *nl = memchr(r->buf + r->scanned, '\n', r->end - r->scanned);
+		char *nl = r->scanned < r->end ?
+		    memchr(r->buf + r->scanned, '\n', r->end - r->scanned) : NULL;
 
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - (r->buf + r->start));
