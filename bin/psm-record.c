@@ -159,34 +159,37 @@ command_to_run(char **command, char **file)
 	return argv;
 }
 
+/* mkdir -p, each new directory 0700. */
+static void
+make_dirs(char *path)
+{
+	for (char *p = strchr(path + 1, '/');; p = strchr(p + 1, '/')) {
+		if (p != NULL)
+			*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			err(PSM_EXIT_OS, "%s", path);
+		if (p == NULL)
+			return;
+		*p = '/';
+	}
+}
+
 /* $XDG_STATE_HOME/psm (or ~/.local/state/psm), made 0700 if need be. */
 static char *
 default_dir(void)
 {
 	const char *state = getenv("XDG_STATE_HOME");
 	struct passwd *pw = getpwuid(getuid());
+	const char *home = pw ? pw->pw_dir : getenv("HOME");
 	char path[PATH_MAX];
 
-	if (state != NULL && *state == '/') {
+	if (state != NULL && *state == '/')
 		snprintf(path, sizeof path, "%s/psm", state);
-	} else {
-		const char *home = pw ? pw->pw_dir : getenv("HOME");
-		if (home == NULL)
-			errx(PSM_EXIT_OS, "no home directory: give -o FILE");
-		snprintf(path, sizeof path, "%s/.local/state", home);
-		char *p = path + strlen(home) + 1;
-		while ((p = strchr(p, '/')) != NULL) {	/* mkdir -p */
-			*p = '\0';
-			if (mkdir(path, 0700) < 0 && errno != EEXIST)
-				err(PSM_EXIT_OS, "%s", path);
-			*p++ = '/';
-		}
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			err(PSM_EXIT_OS, "%s", path);
-		strcat(path, "/psm");
-	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		err(PSM_EXIT_OS, "%s", path);
+	else if (home != NULL && *home == '/')
+		snprintf(path, sizeof path, "%s/.local/state/psm", home);
+	else
+		errx(PSM_EXIT_OS, "no home directory: give -o FILE");
+	make_dirs(path);
 	return xstrdup(path);
 }
 

@@ -30,3 +30,17 @@ wait_for() {
 events() {
 	jq -c --arg t "$2" 'select(.type == $t)' "$1"
 }
+
+# A real outer terminal for the tests that need one: a detached tmux server
+# of the test's own, stopped in teardown (tmux_stop).
+export TERM=${TERM:-xterm}
+tmux_start() {	# tmux_start COMMAND: run COMMAND in an 80x24 window
+	TMUX_SOCKET="psm-test-$$-${BATS_TEST_NUMBER}"
+	tmux -L "$TMUX_SOCKET" -f /dev/null new-session -d -x 80 -y 24 "$1"
+}
+tmux_keys() { tmux -L "$TMUX_SOCKET" send-keys "$@"; }
+tmux_screen() { tmux -L "$TMUX_SOCKET" capture-pane -p; }
+tmux_screen_has() { tmux_screen | grep -qF -- "$1"; }
+tmux_stop() {
+	[ -z "${TMUX_SOCKET:-}" ] || tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
+}

@@ -6,8 +6,375 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
+teardown() {
+	tmux_stop
+	if [ -n "${TMPFS:-}" ]; then umount "$TMPFS" 2>/dev/null || true; fi
+}
+
+start_field() { jq -r "select(.type == \"start\") | $1" "${2:-s.jsonl}"; }
+end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
+
 @test "psm-record: the command's exit status is passed through" {
 	run -7 psm-record -o s.jsonl -- sh -c 'exit 7' </dev/null
-	run jq -r 'select(.type == "end") | "\(.reason) \(.exit)"' s.jsonl
-	assert_output 'exit 7'
+	run end_field '"\(.reason) \(.exit) \(.signal)"'
+	assert_output 'exit 7 null'
+}
+
+@test "psm-record: a command killed by signal n gives 128+n and the end event names the signal" {
+	run -143 psm-record -o s.jsonl -- sh -c 'kill -TERM $$' </dev/null
+	run end_field '"\(.reason) \(.exit) \(.signal)"'
+	assert_output 'exit 143 15'
+}
+
+@test "psm-record: a command that does not exist exits 127 with a message" {
+	run -127 psm-record -o s.jsonl -- no-such-command-here </dev/null
+	assert_output --partial 'psm-record: no-such-command-here: No such file or directory'
+	run end_field .exit
+	assert_output 127
+}
+
+@test "psm-record: the start event takes who from the kernel, not the environment" {
+	USER=mallory LOGNAME=mallory psm-record -o s.jsonl -- true </dev/null
+	run start_field '"\(.user) \(.uid) \(.gid) \(.host) \(.cwd) \(.argv | join(",")) \(.version) \(.mode) \(.input)"'
+	assert_output "$(id -un) $(id -u) $(id -g) $(hostname) $PWD true 1 pty true"
+	run start_field .time
+	assert_output --regexp '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$'
+}
+
+@test "psm-record: every event has the sid, a contiguous seq and a t that never runs backwards" {
+	printf 'echo one\necho two\nexit\n' | psm-record -o s.jsonl -- sh >/dev/null
+	run jq -s '(map(.seq) == [range(0; length)]) and
+		(map(.sid) | unique | length == 1) and
+		([.[].t] == ([.[].t] | sort)) and (.[0].type == "start") and (.[-1].type == "end")' s.jsonl
+	assert_output true
+}
+
+@test "psm-record: without a terminal, stdin is forwarded to the command and recorded" {
+	run -0 --separate-stderr sh -c "printf 'abc\n' | psm-record -o s.jsonl -- sh -c 'read x; echo \"got \$x\"'"
+	assert_output --partial 'got abc'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output 'abc'
+	run jq -j 'select(.type == "out") | .data' s.jsonl
+	assert_output --partial 'got abc'
+}
+
+@test "psm-record: input reaching its end does not end or truncate the session" {
+	run -0 psm-record -o s.jsonl -- sh -c 'sleep 0.5; echo late output' </dev/null
+	assert_output --partial 'late output'
+	run jq -j 'select(.type == "out") | .data' s.jsonl
+	assert_output --partial 'late output'
+	run end_field .reason
+	assert_output exit
+}
+
+@test "psm-record: an unfinished last input line still reaches the command, then end of file" {
+	run -0 sh -c "printf 'no newline' | psm-record -o s.jsonl -- sh -c 'cat > got'"
+	run cat got
+	assert_output 'no newline'
+}
+
+@test "psm-record: --no-input forwards input but does not record it" {
+	run -0 sh -c "printf 'typed\n' | psm-record --no-input -o s.jsonl -- sh -c 'read x; echo \"len \${#x}\"'"
+	assert_output --partial 'len 5'
+	run jq -c 'select(.type == "in")' s.jsonl
+	assert_output ''
+	run start_field .input
+	assert_output false
+	run grep -c typed s.jsonl
+	assert_output 0
+}
+
+@test "psm-record: --no-pty records stdout and stderr apart and passes each through" {
+	run -0 --separate-stderr psm-record --no-pty -o s.jsonl -- sh -c 'echo out1; sleep 0.1; echo err1 >&2; sleep 0.1; echo out2'
+	assert_output $'out1\nout2'
+	assert_stderr 'err1'
+	run jq -r 'select(.type == "out" or .type == "err") | "\(.type) \(.data)"' s.jsonl
+	assert_output $'out out1\n\nerr err1\n\nout out2'
+	run start_field .mode
+	assert_output pipes
+}
+
+@test "psm-record: --no-pty forwards stdin and closes it at its end" {
+	run -0 sh -c "printf 'x\ny\n' | psm-record --no-pty -o s.jsonl -- wc -l"
+	assert_output 2
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output $'x\ny'
+}
+
+@test "psm-record: --no-pty keeps binary output byte for byte" {
+	head -c 300000 /dev/urandom > bin.dat
+	psm-record --no-pty -o s.jsonl -- cat bin.dat >/dev/null </dev/null
+	psm-replay --raw s.jsonl > back.dat
+	cmp bin.dat back.dat
+}
+
+@test "psm-record: output is split into events of at most 64 KiB" {
+	head -c 200000 /dev/zero | tr '\0' a > big.txt
+	psm-record -o s.jsonl -- sh -c 'stty -opost; cat big.txt' </dev/null >/dev/null
+	run jq -s '[.[] | select(.type == "out") | .data | length] | (max <= 65536) and (add == 200000) and (length >= 4)' s.jsonl
+	assert_output true
+}
+
+@test "psm-record: a UTF-8 character split across two reads is recorded whole, as text" {
+	psm-record -o s.jsonl -- sh -c 'stty -opost; printf "caf\303"; sleep 0.3; printf "\251!\n"' </dev/null >/dev/null
+	run jq -j 'select(.type == "out") | .data' s.jsonl
+	assert_output $'café!'
+	run jq -c 'select(.b64 != null)' s.jsonl
+	assert_output ''
+}
+
+@test "psm-record: bytes that are not UTF-8 are kept in base64" {
+	printf 'ok \377\376 \300\200 end' > bad.bin
+	psm-record -o s.jsonl -- sh -c 'stty -opost; cat bad.bin' </dev/null >/dev/null
+	run jq -r 'select(.type == "out") | .b64' s.jsonl
+	assert_output "$(base64 < bad.bin)"
+	psm-replay --raw s.jsonl | cmp - bad.bin
+}
+
+@test "psm-record: typed input is withheld while read -s has echo off" {
+	tmux_start "psm-record -o s.jsonl -- sh -c 'printf \"pw: \"; stty -echo; read x; stty echo; echo; echo got \${#x}; read y; echo y=\$y'; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'pw:'
+	tmux_keys 'hunter2' Enter
+	wait_for 5 tmux_screen_has 'got 7'
+	tmux_keys 'visible' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	run grep -c hunter2 s.jsonl
+	assert_output 0
+	run jq -c 'select(.type == "withheld") | [.stream, .bytes, .reason]' s.jsonl
+	assert_output '["in",8,"echo-off"]'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output $'visible\r'
+}
+
+@test "psm-record: a password prompt's answer never reaches the stream" {
+	command -v openssl >/dev/null || skip "openssl is not installed"
+	tmux_start "psm-record -o s.jsonl -- sh -c 'openssl passwd -6 -salt abcdefgh > hash'; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'Password:'
+	tmux_keys 'S3cr3tPassw0rd' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	run grep -c S3cr3t s.jsonl
+	assert_output 0
+	run jq -s '[.[] | select(.type == "withheld") | .bytes] | add' s.jsonl
+	assert_output 15
+	run cat hash
+	assert_output --partial '$6$abcdefgh$'
+}
+
+@test "psm-record: a window change is recorded and reaches the command" {
+	tmux_start "psm-record -o s.jsonl -- sh -c 'echo ready; read x; tput cols; tput lines'; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready'
+	tmux -L "$TMUX_SOCKET" resize-window -x 100 -y 30
+	wait_for 5 grep -q '"type":"resize"' s.jsonl
+	tmux_keys Enter
+	wait_for 5 test -s rc
+	run jq -c 'select(.type == "resize") | [.cols, .rows]' s.jsonl
+	assert_output '[100,30]'
+	run jq -j 'select(.type == "out") | .data' s.jsonl
+	assert_output --partial $'100\r\n30'
+	run start_field '"\(.cols)x\(.rows)"'
+	assert_output 80x24
+}
+
+@test "psm-record: the caller's terminal is restored after the session, and after a signal" {
+	tmux_start "stty -g > before; psm-record -o s.jsonl -- true; stty -g > after1; psm-record -o t.jsonl -- sleep 30; stty -g > after2; sleep 60"
+	wait_for 5 test -s after1
+	wait_for 5 grep -q '"type":"start"' t.jsonl
+	pkill -TERM -f '^psm-record -o t.jsonl'
+	wait_for 10 test -s after2
+	cmp before after1
+	cmp before after2
+	run end_field '"\(.reason) \(.caught)"' t.jsonl
+	assert_output 'signal 15'
+}
+
+@test "psm-record: job control works inside the session" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys 'sleep 100' Enter
+	tmux_keys C-z
+	wait_for 5 tmux_screen_has 'Stopped'
+	tmux_keys 'fg' Enter
+	wait_for 5 tmux_screen_has 'sleep 100'
+	tmux_keys C-c
+	tmux_keys 'echo job-done' Enter
+	wait_for 5 tmux_screen_has 'job-done'
+	tmux_keys 'exit 3' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=3
+}
+
+@test "psm-record: full-screen programs work (less)" {
+	seq 1 500 > numbers
+	tmux_start "psm-record -o s.jsonl -- less numbers; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has '23'
+	tmux_keys G
+	wait_for 5 tmux_screen_has '500'
+	tmux_keys q
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output 'Gq'
+}
+
+@test "psm-record: -o /dev/full fails closed: exit 4, message, the command never runs" {
+	run -4 --separate-stderr psm-record -o /dev/full -- touch ran </dev/null
+	assert_stderr 'psm-record: /dev/full: No space left on device: the session was not started'
+	[ ! -e ran ]
+}
+
+@test "psm-record: a recording that dies mid-session ends the session at once with exit 4" {
+	run -4 --separate-stderr bash -c "psm-record -o >(head -c 1 >/dev/null) -- sh -c 'i=0; while [ \$i -lt 300 ]; do echo line \$i; i=\$((i+1)); sleep 0.01; done; touch survived' </dev/null >/dev/null"
+	assert_stderr --partial 'Broken pipe: ending the session'
+	[ ! -e survived ]
+}
+
+@test "psm-record: --fail-open keeps the session going when the recording cannot be written" {
+	run -0 --separate-stderr psm-record --fail-open -o /dev/full -- sh -c 'echo still running; touch ran' </dev/null
+	assert_output --partial 'still running'
+	assert_stderr --partial 'psm-record: /dev/full: No space left on device: recording suspended (--fail-open)'
+	[ -e ran ]
+}
+
+@test "psm-record: --fail-open says what was lost once the disk has room again" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir small
+	mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount a tmpfs here"
+	TMPFS=$PWD/small
+	head -c 1000000 /dev/zero > small/filler 2>/dev/null || true
+	psm-record --fail-open -o small/s.jsonl -- sh -c 'echo before; while [ ! -e go ]; do sleep 0.05; done; sleep 1.5; echo after' </dev/null >/dev/null 2>err &
+	pid=$!
+	wait_for 5 grep -q 'recording suspended' err
+	rm small/filler
+	touch go
+	wait "$pid"
+	run jq -r '.type' small/s.jsonl
+	assert_output $'start\nlost\nout\nend'
+	run jq -r 'select(.type == "lost") | "\(.out > 0) \(.reason) \(.error)"' small/s.jsonl
+	assert_output 'true write-failed No space left on device'
+	run psm-replay --raw small/s.jsonl
+	assert_output --partial after
+}
+
+@test "psm-record: --max-time ends the session with a warning and says so in the end event" {
+	run -129 --separate-stderr psm-record --max-time 2s -o s.jsonl -- sleep 30 </dev/null
+	assert_stderr --partial 'psm-record: the session ends in 2 seconds (time limit)'
+	run end_field '"\(.reason) \(.exit) \(.signal) \(.duration >= 2000000) \(.duration < 4000000)"'
+	assert_output 'time-limit 129 1 true true'
+}
+
+@test "psm-record: --max-time kills a session that ignores the hang-up after 5 seconds" {
+	run -137 psm-record --max-time 1s -o s.jsonl -- sh -c 'trap "" HUP; sleep 30' </dev/null
+	run end_field '"\(.reason) \(.signal) \(.duration >= 6000000) \(.duration < 9000000)"'
+	assert_output 'time-limit 9 true true'
+}
+
+@test "psm-record: SIGTERM to psm-record ends the session and the end event says so" {
+	psm-record -o s.jsonl -- sleep 30 </dev/null &
+	pid=$!
+	wait_for 5 grep -q '"type":"start"' s.jsonl
+	sleep 0.2
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 129 ]
+	run end_field '"\(.reason) \(.caught) \(.signal)"'
+	assert_output 'signal 15 1'
+}
+
+@test "psm-record: the recording is flushed at least every second" {
+	psm-record -o s.jsonl -- sh -c 'echo first; sleep 4' </dev/null >/dev/null &
+	pid=$!
+	start=$SECONDS
+	wait_for 3 grep -q first s.jsonl
+	kill -TERM "$pid"
+	wait "$pid" || true
+	[ $(( SECONDS - start )) -le 2 ]
+}
+
+@test "psm-record: -o appends to FILE, which is created 0600" {
+	psm-record -o s.jsonl -- echo one </dev/null >/dev/null
+	psm-record -o s.jsonl -- echo two </dev/null >/dev/null
+	run stat -c %a s.jsonl
+	assert_output 600
+	run psm-replay --list s.jsonl
+	assert_line --index 1 --partial "$(id -un)"
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "psm-record: -o DIR/ writes a new 0600 file per session, named by start time and sid" {
+	mkdir spool
+	psm-record -o spool/ -- true </dev/null
+	psm-record -o spool -- true </dev/null
+	run ls spool
+	[ "${#lines[@]}" -eq 2 ]
+	for f in spool/*; do
+		sid=$(start_field .sid "$f")
+		[[ $(basename "$f") =~ ^[0-9]{8}T[0-9]{6}Z-${sid}\.jsonl$ ]]
+		[ "$(stat -c %a "$f")" = 600 ]
+	done
+}
+
+@test "psm-record: with no -o the recording goes under XDG_STATE_HOME and its path is printed" {
+	run -0 --separate-stderr env XDG_STATE_HOME="$PWD/state" psm-record -- true </dev/null
+	f=$(ls state/psm/*.jsonl)
+	assert_stderr "psm-record: recorded in $PWD/$f"
+	run stat -c %a state/psm
+	assert_output 700
+}
+
+@test "psm-record: -o /dev/fd/N and a process substitution both work" {
+	psm-record -o /dev/fd/3 -- echo via-fd 3>fd.jsonl </dev/null >/dev/null
+	run psm-replay --raw fd.jsonl
+	assert_output --partial via-fd
+	bash -c 'psm-record -o >(cat > sub.jsonl) -- echo via-sub </dev/null >/dev/null; wait'
+	wait_for 5 grep -q '"type":"end"' sub.jsonl
+	run psm-replay --raw sub.jsonl
+	assert_output --partial via-sub
+}
+
+@test "psm-record: as a ForceCommand it runs SSH_ORIGINAL_COMMAND" {
+	run -0 env SSH_ORIGINAL_COMMAND='echo via-ssh' psm-record -o s.jsonl </dev/null
+	assert_output --partial via-ssh
+	run start_field '.argv[1:] | join(" ")'
+	assert_output '-c echo via-ssh'
+}
+
+@test "psm-record: with no command it starts the user's login shell" {
+	run -0 sh -c "printf 'echo shell=\$0\nexit\n' | psm-record -o s.jsonl"
+	shell=$(getent passwd "$(id -un)" | cut -d: -f7)
+	assert_output --partial "shell=-$(basename "$shell")"
+}
+
+@test "psm-record: the command sees the session id in PSM_SID" {
+	run -0 psm-record -o s.jsonl -- sh -c 'echo "sid=$PSM_SID"' </dev/null
+	assert_output --partial "sid=$(start_field .sid)"
+}
+
+@test "psm-record: an output file that cannot be opened is exit 4 with its name" {
+	run -4 --separate-stderr psm-record -o no/such/dir/s.jsonl -- true </dev/null
+	assert_stderr 'psm-record: no/such/dir/s.jsonl: No such file or directory'
+}
+
+@test "psm-record: usage errors exit 2 and point to --help" {
+	run -2 --separate-stderr psm-record --no-such-option -- true
+	assert_stderr --partial "Try 'psm-record --help'"
+	for d in 0 abc 5x 10y -1 ''; do
+		run -2 --separate-stderr psm-record --max-time "$d" -- true
+		assert_stderr --partial "invalid duration"
+	done
+}
+
+@test "psm-record: --help lists every option on stdout, --version prints the version" {
+	run -0 psm-record --help
+	for o in --output --no-input --no-pty --fail-open --max-time --help --version; do
+		assert_output --partial -- "$o"
+	done
+	run -0 psm-record --version
+	assert_output --regexp '^psm-record [0-9]+\.[0-9]+\.[0-9]+$'
 }
