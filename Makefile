@@ -47,6 +47,11 @@ $(O)/bin/%: bin/%.c $(O)/lib/libpsm.a lib/psm.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(DEP_LIBS)
 
+# The fuzz harness as a plain program that replays the corpus (make check).
+$(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a lib/psm.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DSTANDALONE $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(DEP_LIBS)
+
 deps:
 	@scripts/deps.sh build test
 
@@ -56,12 +61,12 @@ lint-man:
 # The tests run against the executables in $(O)/bin; the last line of
 # tests/run.sh is "N passed, N failed".
 check: deps
-	$(MAKE) all
+	$(MAKE) all $(O)/tests/fuzz/replay
 	$(MAKE) lint-man
 	tests/run.sh $(O)/bin
 
 check-asan: deps
-	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all
+	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all build/asan/tests/fuzz/replay
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	tests/run.sh build/asan/bin
 
@@ -77,6 +82,7 @@ fuzz: deps
 	$(MAKE) O=build/fuzz CC=clang SAN="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" build/fuzz/lib/libpsm.a
 	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined \
 		-o build/fuzz/fuzz-reader tests/fuzz/fuzz-reader.c build/fuzz/lib/libpsm.a $(DEP_LIBS)
+	mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz-reader -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
 		build/fuzz/corpus tests/fuzz/corpus
 

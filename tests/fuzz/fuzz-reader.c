@@ -1,0 +1,93 @@
+/*
+ * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader.
+ *
+ * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
+ * plain program that replays the files it is given (make check runs the
+ * corpus through it, under the sanitizers in make check-asan).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "psm.h"
+
+/* Every accessor a command may call on a parsed event. */
+static void
+use_event(const struct psm_event *ev, struct psm_sessions *sessions,
+    struct psm_buf *scratch)
+{
+	uint64_t u;
+	int64_t i;
+
+	for (int k = 0; k < ev->nf; k++) {
+		scratch->len = 0;
+		psm_field_str(&ev->f[k], scratch);
+		psm_field_u64(&ev->f[k], &u);
+		psm_field_i64(&ev->f[k], &i);
+	}
+	scratch->len = 0;
+	psm_event_payload(ev, scratch);
+	psm_sessions_check(sessions, ev, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+	struct psm_sessions sessions = { 0 };
+	struct psm_buf scratch = { 0 };
+	struct psm_lines r;
+	const char *line;
+	size_t len;
+	int fd = memfd_create("fuzz", MFD_CLOEXEC);
+
+	if (fd < 0 || psm_write_all(fd, data, size) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		abort();
+	psm_lines_init(&r, fd, "fuzz");
+	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
+		struct psm_event ev;
+		if (psm_event_parse(&ev, line, len) == NULL)
+			use_event(&ev, &sessions, &scratch);
+	}
+	/* The same bytes as base64 and as UTF-8. */
+	scratch.len = 0;
+	psm_b64_decode(&scratch, (const char *)data, size);
+	psm_utf8_valid(data, size);
+	psm_utf8_unfinished_tail(data, size);
+	psm_lines_free(&r);
+	psm_sessions_free(&sessions);
+	psm_buf_free(&scratch);
+	close(fd);
+	return 0;
+}
+
+#ifdef STANDALONE
+int
+main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		struct psm_buf b = { 0 };
+		char chunk[65536];
+		size_t n;
+
+		if (f == NULL) {
+			perror(argv[i]);
+			return 4;
+		}
+		while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+			psm_buf_add(&b, chunk, n);
+		fclose(f);
+		LLVMFuzzerTestOneInput((const unsigned char *)b.data, b.len);
+		psm_buf_free(&b);
+	}
+	printf("%d inputs read\n", argc - 1);
+	return 0;
+}
+#endif
