@@ -80,8 +80,6 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	assert_output ''
 	run start_field .input
 	assert_output false
-	run grep -c typed s.jsonl
-	assert_output 0
 }
 
 @test "psm-record: --no-pty records stdout and stderr apart and passes each through" {
