@@ -32,6 +32,7 @@
 #define WARN_BEFORE_USEC (60 * UINT64_C(1000000))
 #define DRAIN_QUIET_USEC (200 * UINT64_C(1000))
 #define INPUT_PENDING_MAX (64 * 1024)
+#define MASTER_RETRY_USEC (250 * UINT64_C(1000))
 
 struct options {
 	const char *output;
@@ -57,6 +58,7 @@ struct session {
 	bool raw;
 	unsigned short cols, rows;
 	uint64_t warn_at, deadline, kill_at, drain_until;	/* monotonic usec, 0: none */
+	uint64_t master_retry_at;	/* the command closed its terminal: poll again then */
 	const char *reason;
 	int caught;		/* the signal that stopped psm-record, or 0 */
 	bool ending, child_done, record_failed;
@@ -492,7 +494,7 @@ input_ended(struct session *s)
 	struct termios t;
 
 	s->stdin_open = false;
-	if (s->master < 0) {
+	if (s->opt->no_pty) {
 		s->close_in_when_drained = true;
 		return;
 	}
@@ -536,7 +538,7 @@ write_input(struct session *s)
 		psm_buf_consume(&s->pending_in, (size_t)n);
 	else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 		s->pending_in.len = 0;	/* the command stopped reading */
-		s->close_in_when_drained = s->master < 0;
+		s->close_in_when_drained = s->opt->no_pty;
 	}
 	if (s->close_in_when_drained && s->pending_in.len == 0 && s->in >= 0) {
 		close(s->in);
@@ -553,13 +555,20 @@ read_output(struct session *s, int *fd, int stream)
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	if (n <= 0) {		/* EIO: the pty's last slave closed */
-		if (*fd != s->master || s->child_done) {
-			close(*fd);
-			if (*fd == s->master)
-				s->master = s->in = -1;
-			*fd = -1;
-		}
+	if (n <= 0 && *fd == s->master && !s->child_done) {
+		/*
+		 * EIO: the command closed the terminal but runs on. Closing the
+		 * master would hang it up, so look again later instead.
+		 */
+		*fd = -1;
+		s->master_retry_at = psm_mono_usec() + MASTER_RETRY_USEC;
+		return;
+	}
+	if (n <= 0) {		/* end of file on a pipe, or the last EIO */
+		close(*fd);
+		if (*fd == s->master)
+			s->master = s->in = -1;
+		*fd = -1;
 		return;
 	}
 	int to = stream == PSM_ERR ? STDERR_FILENO : STDOUT_FILENO;
@@ -599,7 +608,7 @@ child_exited(struct session *s)
 	s->child_done = true;
 	s->status = status;
 	s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
-	if (s->master < 0)
+	if (s->opt->no_pty)
 		s->close_in_when_drained = true;
 }
 
@@ -618,10 +627,11 @@ read_signal(struct session *s)
 		window_changed(s);
 		break;
 	default:	/* SIGHUP, SIGINT, SIGQUIT, SIGTERM */
-		if (s->master < 0 && !s->ending)	/* --no-pty: pass it on */
-			kill(-s->pid, (int)si.ssi_signo);
+		if (s->ending)
+			break;
 		s->caught = (int)si.ssi_signo;
-		end_session(s, "signal", s->master < 0 ? (int)si.ssi_signo : SIGHUP);
+		/* --no-pty passes the signal on; a terminal session is hung up. */
+		end_session(s, "signal", s->opt->no_pty ? (int)si.ssi_signo : SIGHUP);
 		break;
 	}
 }
@@ -644,6 +654,10 @@ check_timers(struct session *s)
 		s->kill_at = 0;
 		kill_session(s);
 	}
+	if (s->master_retry_at && (now >= s->master_retry_at || s->child_done)) {
+		s->master_retry_at = 0;
+		s->out = s->master;	/* read it again: someone may have reopened it */
+	}
 }
 
 static int
@@ -651,7 +665,7 @@ poll_timeout(struct session *s)
 {
 	uint64_t now = psm_mono_usec(), next = psm_rec_due(&s->rec);
 	uint64_t at[] = { s->warn_at, s->deadline, s->kill_at,
-		s->child_done ? s->drain_until : 0 };
+		s->child_done ? s->drain_until : 0, s->master_retry_at };
 
 	if (next != UINT64_MAX)
 		next += now;
@@ -753,6 +767,10 @@ setup_signals(struct session *s)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGTERM);
+	/* A caller's "ignore" (a background job's SIGINT) would hide them from the signalfd. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&set, sig) == 1)
+			signal(sig, SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		err(PSM_EXIT_OS, "sigprocmask");
 	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

@@ -376,3 +376,28 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	run -0 psm-record --version
 	assert_output --regexp '^psm-record [0-9]+\.[0-9]+\.[0-9]+$'
 }
+
+@test "psm-record: a command that closes its terminal does not make psm-record spin" {
+	TIMEFORMAT='%U %S'
+	{ time psm-record -o s.jsonl -- sh -c 'exec >/dev/null 2>&1 </dev/null; sleep 1; exit 4' </dev/null ; } 2> cpu || rc=$?
+	[ "${rc:-0}" -eq 4 ]
+	read -r user sys < cpu
+	awk -v u="$user" -v s="$sys" 'BEGIN { exit !(u + s < 0.5) }'
+	run end_field .exit
+	assert_output 4
+}
+
+@test "psm-record: --no-pty passes a signal to psm-record on to the command" {
+	psm-record --no-pty -o s.jsonl -- sh -c 'trap "echo got-int; exit 9" INT; while :; do sleep 0.05; done' </dev/null > out &
+	pid=$!
+	wait_for 5 grep -q '"type":"start"' s.jsonl
+	sleep 0.3
+	kill -INT "$pid"	# psm-record resets the SIGINT that bash ignores for background jobs
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 9 ]
+	run cat out
+	assert_output got-int
+	run end_field '"\(.reason) \(.caught) \(.exit)"'
+	assert_output 'signal 2 9'
+}
