@@ -176,6 +176,18 @@ make_dirs(char *path)
 	}
 }
 
+/*
+ * As sshd's ForceCommand, do what sshd would have done: `ssh host cmd`
+ * (no -t) gets no terminal, so that binary output, scp and `tar c` work
+ * and stdout and stderr stay apart.
+ */
+static bool
+invoked_by_sshd_without_pty(const struct options *opt)
+{
+	return opt->command == NULL && !isatty(STDIN_FILENO) &&
+	    (getenv("SSH_ORIGINAL_COMMAND") != NULL || getenv("SSH_CONNECTION") != NULL);
+}
+
 /* $XDG_STATE_HOME/psm (or ~/.local/state/psm), made 0700 if need be. */
 static char *
 default_dir(void)
@@ -822,6 +834,8 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	cmd = command_to_run(opt.command, &file);
+	if (invoked_by_sshd_without_pty(&opt))
+		opt.no_pty = true;
 	init_session(&s, &opt);
 	psm_new_sid(sid);
 	fd = open_output(&s, opt.output, sid);

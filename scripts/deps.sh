@@ -6,7 +6,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config uuid-dev"
-pkgs_test="bats bats-support bats-assert mandoc tmux bsdutils procps valgrind jq openssl"
+pkgs_test="bats bats-support bats-assert mandoc tmux bsdutils procps valgrind jq openssl openssh-client openssh-server"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="tlog time bsdutils"
 
@@ -38,5 +38,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps.sh: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own sshd on a loopback port: the package must not
+# start the machine's service (invoke-rc.d(8): 101 means "not allowed").
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq >&2
 apt-get install -y -qq --no-install-recommends $missing >&2

@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# psm-record as sshd's ForceCommand: a real sshd from Debian's package,
+# started on 127.0.0.1 on a free high port in a temporary directory.
+load helpers
+
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$(( 20000 + RANDOM % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	return 1
+}
+
+sshd_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null; }
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || skip "sshd's privilege separation needs root"
+	[ -x /usr/sbin/sshd ] || skip "openssh-server is not installed (scripts/deps.sh test)"
+	export SSHD_DIR="$BATS_FILE_TMPDIR/sshd"
+	mkdir -p "$SSHD_DIR/spool" /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/user_key"
+	cp "$SSHD_DIR/user_key.pub" "$SSHD_DIR/authorized_keys"
+	SSHD_PORT=$(free_port)
+	export SSHD_PORT
+	cat > "$SSHD_DIR/sshd_config" <<-CONF
+	ListenAddress 127.0.0.1:$SSHD_PORT
+	HostKey $SSHD_DIR/host_key
+	PidFile $SSHD_DIR/sshd.pid
+	AuthorizedKeysFile $SSHD_DIR/authorized_keys
+	PermitRootLogin prohibit-password
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	StrictModes no
+	ForceCommand $PSM_BIN/psm-record -o $SSHD_DIR/spool/
+	CONF
+	/usr/sbin/sshd -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/log"
+	wait_for 10 sshd_answers
+}
+
+teardown_file() {
+	[ -s "${SSHD_DIR:-/nonexistent}/sshd.pid" ] && kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true
+}
+
+ssh_test() {
+	ssh -i "$SSHD_DIR/user_key" -p "$SSHD_PORT" -o BatchMode=yes \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		"$(id -un)@127.0.0.1" "$@"
+}
+
+# The recording whose start event's argv contains WORD.
+recording_with() {
+	grep -l -- "$1" "$SSHD_DIR"/spool/*.jsonl | head -n 1
+}
+
+@test "sshd ForceCommand: 'ssh host cmd' runs cmd under psm-record and is recorded" {
+	run -0 ssh_test 'echo via-ssh-$((6*7))'
+	assert_output 'via-ssh-42'
+	f=$(recording_with 'via-ssh-')
+	[ -n "$f" ]
+	run jq -r 'select(.type == "start") | "\(.mode) \(.argv[1:] | join(" "))"' "$f"
+	assert_output 'pipes -c echo via-ssh-$((6*7))'
+	run psm-replay --raw "$f"
+	assert_output 'via-ssh-42'
+}
+
+@test "sshd ForceCommand: 'ssh host cmd' without -t is byte-exact and keeps stderr apart" {
+	head -c 200000 /dev/urandom > "$BATS_TEST_TMPDIR/blob"
+	ssh_test 'cat; echo to-stderr-$((1+1)) >&2' < "$BATS_TEST_TMPDIR/blob" > "$BATS_TEST_TMPDIR/back" 2> "$BATS_TEST_TMPDIR/err"
+	cmp "$BATS_TEST_TMPDIR/blob" "$BATS_TEST_TMPDIR/back"
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_output 'to-stderr-2'
+	f=$(recording_with 'to-stderr-')
+	psm-replay --raw "$f" | cmp - "$BATS_TEST_TMPDIR/blob"
+	psm-replay --raw --input "$f" | cmp - "$BATS_TEST_TMPDIR/blob"
+	run psm-replay --raw --stderr "$f"
+	assert_output 'to-stderr-2'
+}
+
+@test "sshd ForceCommand: the exit status of the remote command comes back through ssh" {
+	run -5 ssh_test 'exit 5'
+}
+
+@test "sshd ForceCommand: an interactive 'ssh host' is a recorded login shell" {
+	run -0 bash -c "printf 'echo marker-\$((40+2))\nexit\n' | ssh -tt -i '$SSHD_DIR/user_key' -p $SSHD_PORT \
+		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		$(id -un)@127.0.0.1"
+	f=$(grep -l '"argv":\["-' "$SSHD_DIR"/spool/*.jsonl | head -n 1)
+	[ -n "$f" ]
+	run jq -r 'select(.type == "start") | "\(.argv[0]) \(.tty != null)"' "$f"
+	assert_output --regexp '^-[a-z]+sh true$'
+	run psm-replay --raw "$f"
+	assert_output --partial 'marker-42'
+}
