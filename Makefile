@@ -67,7 +67,7 @@ check: deps
 
 check-asan: deps
 	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all build/asan/tests/fuzz/replay
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	PSM_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	tests/run.sh build/asan/bin
 
 demo: deps all

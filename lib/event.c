@@ -38,21 +38,53 @@ add_escape(struct psm_buf *b, unsigned char c)
 	psm_buf_add(b, u, 6);
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/* Whether any byte of w is zero (the classic bit trick: no branches per byte). */
+static inline uint64_t
+has_zero_byte(uint64_t w)
+{
+	return (w - ONES) & ~w & HIGHS;
+}
+
+/*
+ * Whether none of the 8 bytes at p needs escaping: no control byte, no
+ * '"', '\\' or DEL. Bytes >= 0x80 are fine (the caller checked UTF-8).
+ */
+static inline bool
+plain_word(const unsigned char *p)
+{
+	uint64_t w;
+
+	__builtin_memcpy(&w, p, 8);
+	uint64_t ascii = ~w & HIGHS;	/* high bit clear: compare as ASCII */
+	uint64_t control = (w - ONES * 0x20) & ascii;
+	uint64_t special = has_zero_byte(w ^ (ONES * '"')) |
+	    has_zero_byte(w ^ (ONES * '\\')) | has_zero_byte(w ^ (ONES * 0x7f));
+	return ((control | special) & ascii) == 0;
+}
+
 /* A JSON string of n bytes that the caller knows to be valid UTF-8. */
 void
 psm_json_string(struct psm_buf *b, const void *s, size_t n)
 {
 	const unsigned char *p = s;
-	size_t run = 0;
+	size_t run = 0, i = 0;
 
 	psm_buf_reserve(b, n + 2);
 	psm_buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (!needs_escape(p[i]))
+	while (i < n) {
+		if (i + 8 <= n && plain_word(p + i)) {
+			i += 8;
 			continue;
-		psm_buf_add(b, p + run, i - run);
-		add_escape(b, p[i]);
-		run = i + 1;
+		}
+		if (needs_escape(p[i])) {
+			psm_buf_add(b, p + run, i - run);
+			add_escape(b, p[i]);
+			run = i + 1;
+		}
+		i++;
 	}
 	psm_buf_add(b, p + run, n - run);
 	psm_buf_addc(b, '"');

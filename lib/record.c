@@ -89,6 +89,20 @@ emit_chunk(struct psm_rec *r, int stream, const unsigned char *p, size_t n)
 	psm_ev_end(&r->buf);
 }
 
+/* Keep an unfinished character at the end of p for the next chunk. */
+static void
+emit_keeping_tail(struct psm_rec *r, int stream, const unsigned char *p, size_t n)
+{
+	size_t tail = psm_utf8_unfinished_tail(p, n);
+
+	if (tail == n && n >= 4)
+		tail = 0;
+	memcpy(r->carry[stream], p + n - tail, tail);
+	r->ncarry[stream] = tail;
+	if (n > tail)
+		emit_chunk(r, stream, p, n - tail);
+}
+
 /*
  * Terminal bytes of one stream. A UTF-8 character cut by the end of the
  * read is held back (at most 3 bytes) and joined to the next chunk, so
@@ -97,7 +111,7 @@ emit_chunk(struct psm_rec *r, int stream, const unsigned char *p, size_t n)
 void
 psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n)
 {
-	unsigned char chunk[PSM_PAYLOAD_MAX + 4];
+	unsigned char chunk[PSM_PAYLOAD_MAX];
 	const unsigned char *p = data;
 
 	while (n > 0) {
@@ -106,22 +120,15 @@ psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n)
 
 		if (take > n)
 			take = n;
-		memcpy(chunk, r->carry[stream], held);
-		memcpy(chunk + held, p, take);
+		if (held == 0) {	/* the common case: no copy */
+			emit_keeping_tail(r, stream, p, take);
+		} else {
+			memcpy(chunk, r->carry[stream], held);
+			memcpy(chunk + held, p, take);
+			emit_keeping_tail(r, stream, chunk, held + take);
+		}
 		p += take;
 		n -= take;
-		size_t len = held + take;
-		size_t tail = psm_utf8_unfinished_tail(chunk, len);
-		if (tail == len && len < 4) {
-			memcpy(r->carry[stream], chunk, len);
-			r->ncarry[stream] = len;
-			continue;
-		}
-		if (tail == len)
-			tail = 0;
-		memcpy(r->carry[stream], chunk + len - tail, tail);
-		r->ncarry[stream] = tail;
-		emit_chunk(r, stream, chunk, len - tail);
 	}
 }
 
