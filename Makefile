@@ -15,13 +15,14 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-PROGS = psm-record psm-replay
+PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
 MANPAGES = $(wildcard man/*.[157])
 
-DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags uuid 2>/dev/null)
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs uuid 2>/dev/null || echo -luuid)
+DEP_PKGS = uuid libcrypto libsodium libseccomp
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null || echo -luuid -lcrypto -lsodium -lseccomp)
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE

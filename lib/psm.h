@@ -172,6 +172,77 @@ int psm_rec_tick(struct psm_rec *r);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
+/* chain.c: the hash chain of a sealed stream (psm-seal, psm-verify). */
+#define PSM_SEAL_SUFFIX_LEN 72		/* ,"h":"<64 hex>"} */
+struct psm_chain {
+	void *ctx, *md;			/* OpenSSL's EVP_MD_CTX and EVP_MD */
+	unsigned char head[32];		/* the hash of the last line */
+};
+void psm_chain_init(struct psm_chain *c);
+void psm_chain_preload(void);
+void psm_chain_genesis(struct psm_chain *c, const char *stream_id, const char *start);
+void psm_chain_add(struct psm_chain *c, const void *p, size_t n, const void *p2, size_t n2);
+void psm_chain_free(struct psm_chain *c);
+void psm_hex(char *out, const unsigned char *p, size_t n);
+int psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len);
+size_t psm_seal_suffix(char *out, const unsigned char head[32]);
+bool psm_seal_split(const char *line, size_t len, size_t *before, unsigned char h[32]);
+
+/* key.c: Ed25519 keys (libsodium); secrets live in sodium_malloc memory. */
+#define PSM_KEYID_LEN 16
+#define PSM_KEYNAME_MAX 64
+struct psm_pubkey {
+	char id[PSM_KEYID_LEN + 1];
+	char name[PSM_KEYNAME_MAX];
+	unsigned char pk[32];
+};
+struct psm_seckey {
+	char id[PSM_KEYID_LEN + 1];
+	char name[PSM_KEYNAME_MAX];
+	unsigned char pk[32];
+	unsigned char *sk;		/* 64 bytes of sodium_malloc memory */
+};
+void psm_key_protect_process(void);
+void psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32]);
+bool psm_key_name_valid(const char *name);
+const char *psm_pubkey_parse(struct psm_pubkey *k, const char *line);
+void xpsm_pubkey_load(struct psm_pubkey *k, const char *path);
+void psm_pubkey_format(char *out, size_t size, const struct psm_pubkey *k);
+size_t psm_passphrase(char *buf, size_t size, const char *prompt);
+void psm_seckey_generate(struct psm_seckey *k, const char *name);
+void psm_seckey_public(const struct psm_seckey *k, struct psm_pubkey *pub);
+size_t psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
+    const char *pass, size_t passlen);
+void xpsm_seckey_load(struct psm_seckey *k, const char *path);
+void psm_seckey_free(struct psm_seckey *k);
+void psm_sign(unsigned char sig[64], const void *msg, size_t n, const struct psm_seckey *k);
+bool psm_sig_valid(const unsigned char sig[64], const void *msg, size_t n,
+    const struct psm_pubkey *k);
+
+/* sandbox.c: kill-by-default seccomp allow-list; EXTRA ends in -1. */
+void psm_sandbox(const int *extra);
+
+/* verify.c: the streaming verifier of a sealed stream. */
+#define PSM_SEAL_VERSION 1
+enum { PSM_V_OK, PSM_V_FAILED, PSM_V_INCOMPLETE, PSM_V_INVALID };
+struct psm_verifier {
+	const struct psm_pubkey *keys;
+	size_t nkeys;
+	struct psm_chain chain;
+	struct psm_sessions sessions;
+	struct psm_buf base, scratch;
+	char stream[PSM_SID_LEN + 1];
+	char start[48], end[48], key_id[PSM_KEYID_LEN + 1];
+	uint64_t line, verified_through, next_checkpoint, events, checkpoint_t;
+	bool opened, sealed, cut;
+	int verdict;
+	char reason[320];
+};
+void psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t nkeys);
+int psm_verifier_line(struct psm_verifier *v, const char *line, size_t len);
+int psm_verifier_finish(struct psm_verifier *v, bool partial);
+void psm_verifier_free(struct psm_verifier *v);
+
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen);
 

@@ -1,0 +1,179 @@
+/*
+ * psm-keygen: make an Ed25519 key pair for psm-seal: BASE.key (secret,
+ * 0600, passphrase-protected unless --no-passphrase) and BASE.pub.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "psm.h"
+
+#define PASS_MAX 1024
+
+struct options {
+	const char *base;
+	const char *name;
+	bool no_passphrase;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "Try 'psm-keygen --help'\n");
+	exit(PSM_EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("Usage: psm-keygen -o BASE [--id NAME] [--no-passphrase]\n"
+	    "Make a signing key pair for psm-seal: BASE.key (secret) and BASE.pub.\n\n"
+	    "  -o, --output=BASE      write BASE.key and BASE.pub (never overwritten)\n"
+	    "  -n, --id=NAME          a name for the key, written into BASE.pub\n"
+	    "      --no-passphrase    leave BASE.key unencrypted (for unattended sealing)\n"
+	    "  -h, --help             show this help and exit\n"
+	    "  -V, --version          show the version and exit\n");
+	exit(PSM_EXIT_OK);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_NO_PASSPHRASE = 256 };
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "id", required_argument, NULL, 'n' },
+		{ "no-passphrase", no_argument, NULL, OPT_NO_PASSPHRASE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:n:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o': opt->base = optarg; break;
+		case 'n': opt->name = optarg; break;
+		case OPT_NO_PASSPHRASE: opt->no_passphrase = true; break;
+		case 'h': help(); break;
+		case 'V': printf("psm-keygen %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
+		default: usage();
+		}
+	}
+	if (optind < argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		usage();
+	}
+	if (opt->base == NULL || *opt->base == '\0') {
+		warnx("-o BASE is required");
+		usage();
+	}
+	if (opt->name != NULL && !psm_key_name_valid(opt->name)) {
+		warnx("invalid key name '%s' (letters, digits and ._@:+- only)", opt->name);
+		usage();
+	}
+}
+
+/* The passphrase, asked twice on a terminal; once from PSM_PASSPHRASE_FILE. */
+static size_t
+new_passphrase(char *pass)
+{
+	size_t n = psm_passphrase(pass, PASS_MAX, "New passphrase: ");
+
+	if (n == 0)
+		errx(PSM_EXIT_USAGE, "empty passphrase (use --no-passphrase for an unencrypted key)");
+	if (getenv("PSM_PASSPHRASE_FILE") == NULL || *getenv("PSM_PASSPHRASE_FILE") == '\0') {
+		char *again = sodium_malloc(PASS_MAX);
+		if (again == NULL)
+			err(PSM_EXIT_OS, "sodium_malloc");
+		size_t m = psm_passphrase(again, PASS_MAX, "Same passphrase again: ");
+		bool same = m == n && sodium_memcmp(pass, again, n) == 0;
+		sodium_free(again);
+		if (!same)
+			errx(PSM_EXIT_USAGE, "the passphrases differ");
+	}
+	return n;
+}
+
+static void
+write_file(int fd, const char *path, const char *text, size_t n)
+{
+	if (psm_write_all(fd, text, n) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+		int e = errno;
+		unlink(path);
+		errno = e;
+		err(PSM_EXIT_OS, "%s", path);
+	}
+}
+
+/* BASE.pub: written to a temporary name, then linked into place (never over a file). */
+static void
+publish(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	int fd;
+
+	if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
+		errx(PSM_EXIT_USAGE, "%s: name too long", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		err(PSM_EXIT_OS, "%s", tmp);
+	fchmod(fd, 0644);
+	write_file(fd, tmp, text, strlen(text));
+	if (link(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		err(PSM_EXIT_OS, "%s", path);
+	}
+	unlink(tmp);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt = { 0 };
+	struct psm_seckey k;
+	struct psm_pubkey pub;
+	char keypath[PATH_MAX], pubpath[PATH_MAX], publine[256];
+	char *pass = NULL, *text;
+	size_t passlen = 0, n;
+	int fd;
+
+	parse_options(argc, argv, &opt);
+	psm_key_protect_process();
+	if (snprintf(keypath, sizeof keypath, "%s.key", opt.base) >= (int)sizeof keypath ||
+	    snprintf(pubpath, sizeof pubpath, "%s.pub", opt.base) >= (int)sizeof pubpath)
+		errx(PSM_EXIT_USAGE, "%s: name too long", opt.base);
+	if (access(keypath, F_OK) == 0 || access(pubpath, F_OK) == 0)
+		errx(PSM_EXIT_OS, "%s: %s", access(keypath, F_OK) == 0 ? keypath : pubpath,
+		    strerror(EEXIST));
+	if (!opt.no_passphrase) {
+		if ((pass = sodium_malloc(PASS_MAX)) == NULL)
+			err(PSM_EXIT_OS, "sodium_malloc");
+		passlen = new_passphrase(pass);
+	}
+	if ((fd = open(keypath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		err(PSM_EXIT_OS, "%s", keypath);
+	psm_seckey_generate(&k, opt.name);
+	if ((text = sodium_malloc(1024)) == NULL)
+		err(PSM_EXIT_OS, "sodium_malloc");
+	n = psm_seckey_format(text, 1024, &k, pass, passlen);
+	if (pass != NULL)
+		sodium_free(pass);
+	write_file(fd, keypath, text, n);
+	sodium_free(text);
+	psm_seckey_public(&k, &pub);
+	psm_seckey_free(&k);
+	psm_pubkey_format(publine, sizeof publine, &pub);
+	publish(pubpath, publine);
+	return PSM_EXIT_OK;
+}

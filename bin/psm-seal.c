@@ -1,0 +1,422 @@
+/*
+ * psm-seal: a streaming filter that makes a psm stream tamper-evident.
+ *
+ * Each line is written with its chain hash added (,"h":"..." before the
+ * closing brace); every N events or T seconds a checkpoint signed with
+ * Ed25519 names the chain's head, and the end of input gets a final seal.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "psm.h"
+
+#define OUT_FLUSH_AT (1024 * 1024)
+
+struct options {
+	const char *key;
+	uint64_t every;
+	uint64_t interval;	/* microseconds */
+	const char *append;
+	const char *input;
+	bool no_sandbox;
+};
+
+struct sealer {
+	struct options *opt;
+	struct psm_seckey key;
+	struct psm_chain chain;
+	struct psm_sessions sessions;
+	struct psm_buf out, cp;
+	int outfd;
+	const char *outname;
+	const char *inname;
+	char stream[PSM_SID_LEN + 1];
+	char start[48];
+	int64_t start_usec;	/* wall clock of the stream's start */
+	uint64_t lines;		/* lines in the sealed stream so far */
+	uint64_t next_checkpoint, since_checkpoint, last_t;
+	uint64_t checkpoint_due;	/* monotonic */
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr, "Try 'psm-seal --help'\n");
+	exit(PSM_EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("Usage: psm-seal -k BASE.key [options] [FILE]\n"
+	    "Chain and sign a psm stream (FILE or standard input) onto standard output.\n\n"
+	    "  -k, --key=FILE         the secret key (from psm-keygen)\n"
+	    "  -n, --every=N          a signed checkpoint every N events (default 1000)\n"
+	    "  -t, --interval=DURATION  and at least every DURATION (default 5s)\n"
+	    "  -a, --append=FILE      seal onto the end of FILE, continuing its chain\n"
+	    "      --no-sandbox       do not confine the process (for debugging)\n"
+	    "  -h, --help             show this help and exit\n"
+	    "  -V, --version          show the version and exit\n");
+	exit(PSM_EXIT_OK);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *opt)
+{
+	enum { OPT_NO_SANDBOX = 256 };
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "every", required_argument, NULL, 'n' },
+		{ "interval", required_argument, NULL, 't' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	opt->every = 1000;
+	opt->interval = 5 * UINT64_C(1000000);
+	while ((c = getopt_long(argc, argv, "k:n:t:a:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': opt->key = optarg; break;
+		case 'n':
+			errno = 0;
+			opt->every = strtoull(optarg, &end, 10);
+			if (errno || *end || opt->every == 0 || *optarg < '1' || *optarg > '9') {
+				warnx("invalid number of events '%s'", optarg);
+				usage();
+			}
+			break;
+		case 't':
+			if (psm_parse_duration(optarg, &opt->interval) < 0) {
+				warnx("invalid duration '%s' (like 5s, 1m)", optarg);
+				usage();
+			}
+			break;
+		case 'a': opt->append = optarg; break;
+		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
+		case 'h': help(); break;
+		case 'V': printf("psm-seal %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
+		default: usage();
+		}
+	}
+	if (opt->key == NULL) {
+		warnx("a key is required: -k BASE.key");
+		usage();
+	}
+	if (argc - optind > 1) {
+		warnx("one input FILE at most");
+		usage();
+	}
+	if (optind < argc && strcmp(argv[optind], "-") != 0)
+		opt->input = argv[optind];
+}
+
+static int64_t
+wall_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+wall_string(char out[48], int64_t usec)
+{
+	psm_rfc3339(out, usec / 1000000, (long)(usec % 1000000));
+}
+
+/* Back from the RFC 3339 time psm writes to microseconds. */
+static int64_t
+parse_wall(const char *s)
+{
+	struct tm tm = { 0 };
+	long usec = 0;
+
+	if (sscanf(s, "%d-%d-%dT%d:%d:%d.%6ldZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec) != 7)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000000 + usec;
+}
+
+static void
+flush_out(struct sealer *s)
+{
+	if (psm_write_all(s->outfd, s->out.data, s->out.len) < 0)
+		err(PSM_EXIT_OS, "%s", s->outname);
+	s->out.len = 0;
+}
+
+/* A line into the chain and out, with its hash added before the final '}'. */
+static void
+emit(struct sealer *s, const char *line, size_t len)
+{
+	char suffix[PSM_SEAL_SUFFIX_LEN + 1];
+
+	psm_chain_add(&s->chain, line, len, NULL, 0);
+	psm_buf_reserve(&s->out, len + PSM_SEAL_SUFFIX_LEN);
+	psm_buf_add(&s->out, line, len - 1);
+	psm_buf_add(&s->out, suffix, psm_seal_suffix(suffix, s->chain.head));
+	psm_buf_addc(&s->out, '\n');
+	s->lines++;
+}
+
+/*
+ * A checkpoint (or the final seal): the chain's head and the place it
+ * covers, signed over its exact bytes before ,"sig":"..."; the very first
+ * also binds the stream's id and start time, from which the chain began.
+ */
+static void
+checkpoint(struct sealer *s, const char *type, int cut)
+{
+	struct psm_buf *b = &s->cp;
+	char head[65], when[48], sig64[96];
+	unsigned char sig[64];
+	int64_t now = wall_usec();
+	uint64_t t = now > s->start_usec ? (uint64_t)(now - s->start_usec) : 0;
+
+	if (t < s->last_t)
+		t = s->last_t;	/* the wall clock stepped back: keep t in order */
+	s->last_t = t;
+	b->len = 0;
+	psm_ev_begin(b, s->stream, s->next_checkpoint, t, type);
+	psm_ev_u64(b, "v", PSM_SEAL_VERSION);
+	psm_ev_str(b, "key", s->key.id);
+	psm_ev_u64(b, "lines", s->lines);
+	psm_hex(head, s->chain.head, 32);
+	psm_ev_str(b, "head", head);
+	if (s->next_checkpoint == 0)
+		psm_ev_str(b, "start", s->start);
+	if (cut >= 0) {
+		wall_string(when, now);
+		psm_ev_str(b, "end", when);
+		psm_ev_bool(b, "cut", cut);
+	}
+	psm_sign(sig, b->data, b->len, &s->key);
+	sig64[psm_b64_encode(sig64, sig, sizeof sig)] = '\0';
+	psm_ev_str(b, "sig", sig64);
+	psm_buf_addc(b, '}');
+	emit(s, b->data, b->len);
+	s->next_checkpoint++;
+	s->since_checkpoint = 0;
+	s->checkpoint_due = 0;
+	flush_out(s);
+}
+
+static void __attribute__((noreturn, format(printf, 3, 4)))
+cut_and_exit(struct sealer *s, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	checkpoint(s, "seal", 1);
+	errx(status, "%s", msg);
+}
+
+/* One input line: checked, chained, written. NULL, or what is wrong. */
+static const char *
+seal_line(struct sealer *s, const char *line, size_t len)
+{
+	struct psm_event ev;
+	const char *why = psm_event_parse(&ev, line, len);
+
+	if (why != NULL)
+		return why;
+	if (psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal") ||
+	    psm_event_get(&ev, "h") != NULL)
+		return "already sealed (psm-seal's output cannot be sealed again)";
+	if (line[len - 1] != '}')
+		return "text after the closing brace";
+	if ((why = psm_sessions_check(&s->sessions, &ev, NULL)) != NULL)
+		return why;
+	emit(s, line, len);
+	if (s->since_checkpoint++ == 0)
+		s->checkpoint_due = psm_mono_usec() + s->opt->interval;
+	if (s->since_checkpoint >= s->opt->every)
+		checkpoint(s, "checkpoint", -1);
+	else if (s->out.len >= OUT_FLUSH_AT)
+		flush_out(s);
+	return NULL;
+}
+
+/* Wait for input, or for the time of the next checkpoint. */
+static void
+wait_for_input(struct sealer *s, int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	int timeout = -1;
+
+	if (s->checkpoint_due) {
+		uint64_t now = psm_mono_usec();
+		timeout = s->checkpoint_due > now ? (int)((s->checkpoint_due - now + 999) / 1000) : 0;
+	}
+	if (poll(&p, 1, timeout) == 0 && s->since_checkpoint > 0)
+		checkpoint(s, "checkpoint", -1);
+}
+
+static void
+seal_input(struct sealer *s, int fd)
+{
+	struct psm_lines r;
+	const char *line, *why;
+	size_t len;
+
+	psm_lines_init(&r, fd, s->inname);
+	for (;;) {
+		int st = psm_lines_next(&r, &line, &len);
+
+		if (st == PSM_LINE_OK) {
+			if ((why = seal_line(s, line, len)) != NULL)
+				cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", s->inname, r.lineno, why);
+			if (s->checkpoint_due && psm_mono_usec() >= s->checkpoint_due)
+				checkpoint(s, "checkpoint", -1);
+			continue;
+		}
+		if (st == PSM_LINE_ERROR && errno == EAGAIN) {
+			wait_for_input(s, fd);
+			continue;
+		}
+		if (st == PSM_LINE_ERROR)
+			cut_and_exit(s, PSM_EXIT_OS, "%s: %s", s->inname, strerror(errno));
+		if (st == PSM_LINE_TOOLONG)
+			cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": line longer than 1 MiB",
+			    s->inname, r.lineno);
+		if (st == PSM_LINE_PARTIAL)
+			cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": last line is incomplete "
+			    "(no newline at the end)", s->inname, r.lineno + 1);
+		break;
+	}
+	psm_lines_free(&r);
+	checkpoint(s, "seal", 0);
+}
+
+/* --append: FILE must verify with our own key and end with a seal. */
+static void
+continue_file(struct sealer *s, int fd, const char *path)
+{
+	struct psm_pubkey self;
+	struct psm_verifier v;
+	struct psm_lines r;
+	const char *line;
+	size_t len;
+	int st;
+
+	psm_seckey_public(&s->key, &self);
+	psm_verifier_init(&v, &self, 1);
+	psm_lines_init(&r, fd, path);
+	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
+		if (psm_verifier_line(&v, line, len) < 0)
+			break;
+	if (st == PSM_LINE_ERROR)
+		err(PSM_EXIT_OS, "%s", path);
+	if (psm_verifier_finish(&v, st == PSM_LINE_PARTIAL) != PSM_V_OK)
+		errx(v.verdict == PSM_V_INVALID ? PSM_EXIT_DATA : PSM_EXIT_NO,
+		    "%s: cannot append: %s", path, v.reason);
+	memcpy(s->chain.head, v.chain.head, 32);
+	memcpy(s->stream, v.stream, sizeof s->stream);
+	memcpy(s->start, v.start, sizeof s->start);
+	s->start_usec = parse_wall(s->start);
+	s->lines = v.line;
+	s->next_checkpoint = v.next_checkpoint;
+	s->last_t = v.checkpoint_t;
+	s->sessions = v.sessions;	/* sessions may go on across runs */
+	memset(&v.sessions, 0, sizeof v.sessions);
+	psm_lines_free(&r);
+	psm_verifier_free(&v);
+}
+
+static void
+new_stream(struct sealer *s)
+{
+	s->start_usec = wall_usec();
+	wall_string(s->start, s->start_usec);
+	psm_chain_genesis(&s->chain, s->stream, s->start);
+	checkpoint(s, "checkpoint", -1);
+}
+
+static int
+open_append(struct sealer *s, const char *path, bool *fresh)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		err(PSM_EXIT_OS, "%s", path);
+	*fresh = st.st_size == 0;
+	s->outname = path;
+	return fd;
+}
+
+static void
+confine(const struct options *opt)
+{
+	static const int calls[] = { SCMP_SYS(fsync), -1 };
+
+	if (!opt->no_sandbox)
+		psm_sandbox(calls);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options opt = { 0 };
+	struct sealer s = { 0 };
+	bool fresh = true;
+	int in = STDIN_FILENO;
+	struct stat st;
+
+	parse_options(argc, argv, &opt);
+	s.opt = &opt;
+	s.outfd = STDOUT_FILENO;
+	s.outname = "stdout";
+	s.inname = opt.input ? opt.input : "(stdin)";
+	psm_key_protect_process();
+	xpsm_seckey_load(&s.key, opt.key);
+	psm_chain_init(&s.chain);
+	if (opt.input != NULL && (in = open(opt.input, O_RDONLY | O_CLOEXEC)) < 0)
+		err(PSM_EXIT_OS, "%s", opt.input);
+	if (opt.append != NULL) {
+		s.outfd = open_append(&s, opt.append, &fresh);
+		if (!fresh)
+			continue_file(&s, s.outfd, opt.append);
+	}
+	/* A live pipe is read without blocking, so checkpoints come while it is idle. */
+	if (fstat(in, &st) == 0 && !S_ISREG(st.st_mode))
+		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
+	if (fresh)
+		psm_new_sid(s.stream);	/* before the sandbox: libuuid asks the kernel */
+	confine(&opt);
+	if (fresh)
+		new_stream(&s);
+	seal_input(&s, in);
+	if (opt.append != NULL && fsync(s.outfd) < 0 && errno != EINVAL)
+		err(PSM_EXIT_OS, "%s", opt.append);
+	psm_seckey_free(&s.key);
+	psm_chain_free(&s.chain);
+	psm_sessions_free(&s.sessions);
+	psm_buf_free(&s.out);
+	psm_buf_free(&s.cp);
+	return PSM_EXIT_OK;
+}
