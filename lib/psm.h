@@ -54,6 +54,7 @@ int psm_write_all(int fd, const void *p, size_t n);
 
 /* utf8.c */
 bool psm_utf8_valid(const unsigned char *p, size_t n);
+size_t psm_utf8_sequence_len(const unsigned char *p, size_t n, bool *cut);
 size_t psm_utf8_unfinished_tail(const unsigned char *p, size_t n);
 
 /* b64.c: RFC 4648 base64 with padding; decoding is strict. */

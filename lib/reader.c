@@ -73,12 +73,15 @@ check_escape(struct parser *ps)
 
 	if (p >= ps->end)
 		return fail(ps, "unterminated string");
-	if (strchr("\"\\/bfnrt", *p) != NULL && *p != '\0') {
+	switch (*p) {
+	case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
 		ps->p = p + 1;
 		return true;
-	}
-	if (*p != 'u')
+	case 'u':
+		break;
+	default:
 		return fail(ps, "invalid escape in string");
+	}
 	long u = hex4(p + 1, ps->end);
 	if (u < 0)
 		return fail(ps, "invalid \\u escape in string");
@@ -96,34 +99,65 @@ check_escape(struct parser *ps)
 	return true;
 }
 
-/* A string at ps->p (which is at its '"'); its inside goes to *s, *n. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/*
+ * Whether the 8 bytes at p are all plain string bytes: ASCII, no control,
+ * no '"' and no backslash. Bit tricks test all eight at once; the string
+ * scan below spends most of its time here.
+ */
+static inline bool
+plain8(const char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, 8);
+	uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
+	uint64_t special = ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) |
+	    (w - ONES * 0x20) | w;
+	return (special & HIGHS) == 0;
+}
+
+/*
+ * A string at ps->p (which is at its '"'); its inside goes to *s, *n.
+ * Escapes and UTF-8 are checked in the same pass.
+ */
 static bool
 parse_string(struct parser *ps, const char **s, size_t *n)
 {
-	const char *start = ++ps->p;
-	bool ascii = true;
+	const char *p = ps->p + 1, *end = ps->end;
+	const char *start = p;
+	bool cut;
 
 	for (;;) {
-		if (ps->p >= ps->end)
+		while (end - p >= 8 && plain8(p))
+			p += 8;
+		if (p >= end)
 			return fail(ps, "unterminated string");
-		unsigned char c = (unsigned char)*ps->p;
+		unsigned char c = (unsigned char)*p;
 		if (c == '"')
 			break;
 		if (c < 0x20)
 			return fail(ps, "control character in string");
-		ps->p++;
 		if (c == '\\') {
+			ps->p = p + 1;
 			if (!check_escape(ps))
 				return false;
+			p = ps->p;
 		} else if (c >= 0x80) {
-			ascii = false;
+			size_t len = psm_utf8_sequence_len((const unsigned char *)p,
+			    (size_t)(end - p), &cut);
+			if (len == 0)
+				return fail(ps, "invalid UTF-8 in string");
+			p += len;
+		} else {
+			p++;
 		}
 	}
 	*s = start;
-	*n = (size_t)(ps->p - start);
-	ps->p++;
-	if (!ascii && !psm_utf8_valid((const unsigned char *)start, *n))
-		return fail(ps, "invalid UTF-8 in string");
+	*n = (size_t)(p - start);
+	ps->p = p + 1;
 	return true;
 }
 

@@ -83,8 +83,10 @@ psm_sandbox(const int *extra)
 		allow(ctx, base_calls[i]);
 	for (; extra != NULL && *extra != -1; extra++)
 		allow(ctx, *extra);
-	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_EQ, TCGETS)) < 0)
+	struct scmp_arg_cmp is_tcgets = { .arg = 1, .op = SCMP_CMP_EQ,
+		.datum_a = TCGETS, .datum_b = 0 };
+	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
+	    &is_tcgets) < 0)
 		errx(PSM_EXIT_OS, "sandbox: cannot add the ioctl rule");
 	int rc = seccomp_load(ctx);
 	seccomp_release(ctx);

@@ -3,11 +3,11 @@
 
 /*
  * Length of the sequence that starts at p (at most n bytes available), or
- * 0 if it is invalid. *short_ is set when the bytes so far are a valid
+ * 0 if it is invalid. *cut is set when the bytes so far are a valid
  * beginning that the end of the buffer cut off.
  */
-static size_t
-sequence_len(const unsigned char *p, size_t n, bool *cut)
+size_t
+psm_utf8_sequence_len(const unsigned char *p, size_t n, bool *cut)
 {
 	unsigned char c = p[0];
 	size_t len;
@@ -64,7 +64,7 @@ psm_utf8_valid(const unsigned char *p, size_t n)
 		}
 		if (i >= n)
 			break;
-		size_t len = sequence_len(p + i, n - i, &cut);
+		size_t len = psm_utf8_sequence_len(p + i, n - i, &cut);
 		if (len == 0)
 			return false;
 		i += len;
@@ -87,7 +87,7 @@ psm_utf8_unfinished_tail(const unsigned char *p, size_t n)
 		if (c < 0x80)
 			return 0;
 		if (c >= 0xc0) {
-			if (sequence_len(p + n - back, back, &cut) == 0 && cut)
+			if (psm_utf8_sequence_len(p + n - back, back, &cut) == 0 && cut)
 				return back;
 			return 0;
 		}
