@@ -102,21 +102,33 @@ check_escape(struct parser *ps)
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-/*
- * Whether the 8 bytes at p are all plain string bytes: ASCII, no control,
- * no '"' and no backslash. Bit tricks test all eight at once; the string
- * scan below spends most of its time here.
- */
 static inline bool
-plain8(const char *p)
+little_endian(void)
+{
+	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+}
+
+/* High bit set in each byte of w that is zero, and only there. */
+static inline uint64_t
+zero_bytes(uint64_t w)
+{
+	return ~(((w & ~HIGHS) + ~HIGHS) | w) & HIGHS;
+}
+
+/*
+ * Marks (high bit of the byte) of the bytes at p that end a plain run in
+ * a string: '"', backslash, a control byte, or a byte >= 0x80. Exact for
+ * each byte, so the first mark says where to stop.
+ */
+static inline uint64_t
+stops8(const char *p)
 {
 	uint64_t w;
 
 	memcpy(&w, p, 8);
-	uint64_t quote = w ^ (ONES * '"'), bslash = w ^ (ONES * '\\');
-	uint64_t special = ((quote - ONES) & ~quote) | ((bslash - ONES) & ~bslash) |
-	    (w - ONES * 0x20) | w;
-	return (special & HIGHS) == 0;
+	uint64_t control = ~(((w & ~HIGHS) + ONES * 0x60) | w) & HIGHS;
+	return control | (w & HIGHS) | zero_bytes(w ^ (ONES * '"')) |
+	    zero_bytes(w ^ (ONES * '\\'));
 }
 
 /*
@@ -131,8 +143,14 @@ parse_string(struct parser *ps, const char **s, size_t *n)
 	bool cut;
 
 	for (;;) {
-		while (end - p >= 8 && plain8(p))
+		while (little_endian() && end - p >= 8) {
+			uint64_t m = stops8(p);
+			if (m != 0) {
+				p += __builtin_ctzll(m) >> 3;	/* little-endian: first byte lowest */
+				break;
+			}
 			p += 8;
+		}
 		if (p >= end)
 			return fail(ps, "unterminated string");
 		unsigned char c = (unsigned char)*p;

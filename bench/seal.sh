@@ -1,0 +1,60 @@
+#!/bin/sh
+# bench/seal.sh BINDIR: psm-seal and psm-verify against `openssl dgst -sha256`
+# on the same ~100 MB stream, in one run. Prints median wall time over
+# RUNS runs (default 5), peak RSS, and the ratios to the hash alone.
+# Targets: each at most 2x openssl's time; peak RSS under 8 MiB.
+set -eu
+bin=$(cd "${1:-bin}" && pwd)
+runs=${RUNS:-5}
+for tool in openssl /usr/bin/time awk; do
+	command -v "$tool" >/dev/null || { echo "bench/seal.sh: $tool is missing (scripts/deps.sh bench)" >&2; exit 4; }
+done
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+
+# Terminal-like output (colours, UTF-8, long and short lines), recorded
+# by psm-record six times into one stream of about 100 MB.
+awk 'BEGIN { srand(7); for (i = 0; i < 200000; i++) {
+	if (i % 50 == 0) printf "\033[1;34m==> step %d\033[0m\n", i
+	else if (i % 7 == 0) printf "  CC  lib/file%04d.o  \342\234\223 %s\n", i % 977, substr("abcdefghijklmnopqrstuvwxyz0123456789", 1 + i % 20)
+	else printf "%08d %s \033[32mOK\033[0m %d ms caf\303\251\n", i, "the quick brown fox jumps over the lazy dog", int(rand() * 1000)
+} }' > "$work/out.txt"
+for _ in 1 2 3 4 5 6; do
+	"$bin/psm-record" -o "$work/stream.jsonl" -- sh -c "stty -opost; cat '$work/out.txt'" </dev/null >/dev/null
+done
+"$bin/psm-keygen" -o "$work/k" --no-passphrase
+"$bin/psm-seal" -k "$work/k.key" "$work/stream.jsonl" > "$work/sealed.jsonl"
+"$bin/psm-verify" -p "$work/k.pub" "$work/sealed.jsonl" >/dev/null
+size=$(wc -c < "$work/stream.jsonl")
+
+# measure NAME COMMAND...: median seconds and the largest peak RSS (KiB).
+measure() {
+	name=$1
+	shift
+	: > "$work/times"
+	i=0
+	while [ "$i" -lt "$runs" ]; do
+		/usr/bin/time -f '%e %M' -o "$work/one" "$@" >/dev/null
+		cat "$work/one" >> "$work/times"
+		i=$((i + 1))
+	done
+	sort -n "$work/times" | awk -v n="$name" '{ t[NR] = $1; if ($2 > m) m = $2 }
+		END { printf "%s %s %d\n", n, t[int((NR + 1) / 2)], m }' >> "$work/results"
+}
+: > "$work/results"
+measure openssl openssl dgst -sha256 "$work/stream.jsonl"
+measure psm-seal "$bin/psm-seal" -k "$work/k.key" "$work/stream.jsonl"
+measure psm-verify "$bin/psm-verify" -p "$work/k.pub" "$work/sealed.jsonl"
+
+awk -v size="$size" '
+{ name[NR] = $1; t[NR] = $2; rss[NR] = $3 }
+END {
+	printf "stream: %.1f MB\n", size / 1e6
+	printf "%-12s %10s %10s %12s %8s\n", "tool", "seconds", "MB/s", "peak RSS KiB", "ratio"
+	for (i = 1; i <= NR; i++)
+		printf "%-12s %10.3f %10.0f %12d %8.2f\n", name[i], t[i], (t[i] > 0 ? size / 1e6 / t[i] : 0), rss[i], (t[1] > 0 ? t[i] / t[1] : 0)
+	for (i = 2; i <= NR; i++) {
+		printf "%s: %.2fx openssl dgst (target <= 2.00): %s\n", name[i], t[i] / t[1], (t[i] <= 2 * t[1] ? "PASS" : "FAIL")
+		printf "%s: peak RSS %.1f MiB (target < 8): %s\n", name[i], rss[i] / 1024, (rss[i] < 8192 ? "PASS" : "FAIL")
+	}
+}' "$work/results"
