@@ -77,6 +77,7 @@ demo: deps all
 bench: all
 	@scripts/deps.sh build bench
 	bench/record.sh $(O)/bin
+	bench/seal.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz

@@ -117,8 +117,9 @@ report_line(const char *name, const struct psm_verifier *v, int verdict)
 {
 	switch (verdict) {
 	case PSM_V_OK:
-		printf("%s: OK: %" PRIu64 " events, %zu sessions, sealed by %s, %s .. %s%s\n",
-		    name, v->events, v->sessions.n, v->key_id, v->start, v->end,
+		printf("%s: OK: %" PRIu64 " event%s, %zu session%s, sealed by %s, %s .. %s%s\n",
+		    name, v->events, v->events == 1 ? "" : "s", v->sessions.n,
+		    v->sessions.n == 1 ? "" : "s", v->key_id, v->start, v->end,
 		    v->cut ? " (the input was cut: see psm-seal's message)" : "");
 		break;
 	case PSM_V_FAILED:

@@ -22,4 +22,16 @@ echo
 echo "== the first events of the stream"
 head -n 3 "$out"
 echo
-echo "The recording is in $(pwd)/$out"
+key=demo/demo-key
+sealed=demo/session.sealed.jsonl
+[ -e "$key.key" ] || "$bin/psm-keygen" -o "$key" --id demo --no-passphrase
+echo "== psm-seal -k $key.key $out > $sealed"
+"$bin/psm-seal" -k "$key.key" "$out" > "$sealed"
+echo "== psm-verify -p $key.pub $sealed"
+"$bin/psm-verify" -p "$key.pub" "$sealed"
+echo
+echo "== the same stream with one byte changed"
+sed '3s/hello/jello/' "$sealed" > demo/tampered.jsonl
+"$bin/psm-verify" -p "$key.pub" demo/tampered.jsonl || echo "(psm-verify exit status $?)"
+echo
+echo "The recording is in $(pwd)/$out, sealed in $(pwd)/$sealed"
