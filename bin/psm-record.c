@@ -635,8 +635,9 @@ read_signal(struct session *s)
 	case SIGCHLD:
 		child_exited(s);
 		break;
-	case SIGWINCH:
-		window_changed(s);
+	case SIGWINCH:		/* only a terminal session has a window */
+		if (!s->opt->no_pty)
+			window_changed(s);
 		break;
 	default:	/* SIGHUP, SIGINT, SIGQUIT, SIGTERM */
 		if (s->ending)
@@ -654,9 +655,9 @@ check_timers(struct session *s)
 	uint64_t now = psm_mono_usec();
 
 	if (s->warn_at && now >= s->warn_at) {
+		unsigned long long left = (s->deadline - now + 999999) / 1000000;
 		s->warn_at = 0;
-		say(s, "the session ends in %llu seconds (time limit)",
-		    (unsigned long long)((s->deadline - now + 999999) / 1000000));
+		say(s, "the session ends in %llu second%s (time limit)", left, left == 1 ? "" : "s");
 	}
 	if (s->deadline && now >= s->deadline) {
 		s->deadline = 0;

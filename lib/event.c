@@ -18,76 +18,87 @@ needs_escape(unsigned char c)
 	return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
 }
 
-static void
-add_escape(struct psm_buf *b, unsigned char c)
+/* Write the escape of c at o; returns the end. */
+static char *
+put_escape(char *o, unsigned char c)
 {
 	static const char hex[] = "0123456789abcdef";
-	char u[6] = { '\\', 'u', '0', '0', 0, 0 };
 
+	*o++ = '\\';
 	switch (c) {
-	case '"': psm_buf_add(b, "\\\"", 2); return;
-	case '\\': psm_buf_add(b, "\\\\", 2); return;
-	case '\b': psm_buf_add(b, "\\b", 2); return;
-	case '\f': psm_buf_add(b, "\\f", 2); return;
-	case '\n': psm_buf_add(b, "\\n", 2); return;
-	case '\r': psm_buf_add(b, "\\r", 2); return;
-	case '\t': psm_buf_add(b, "\\t", 2); return;
+	case '"': *o++ = '"'; return o;
+	case '\\': *o++ = '\\'; return o;
+	case '\b': *o++ = 'b'; return o;
+	case '\f': *o++ = 'f'; return o;
+	case '\n': *o++ = 'n'; return o;
+	case '\r': *o++ = 'r'; return o;
+	case '\t': *o++ = 't'; return o;
 	}
-	u[4] = hex[c >> 4];
-	u[5] = hex[c & 15];
-	psm_buf_add(b, u, 6);
+	memcpy(o, "u00", 3);
+	o[3] = hex[c >> 4];
+	o[4] = hex[c & 15];
+	return o + 5;
 }
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-/* Whether any byte of w is zero (the classic bit trick: no branches per byte). */
+/* High bit set in each byte of w that is zero, and only there. */
 static inline uint64_t
-has_zero_byte(uint64_t w)
+zero_bytes(uint64_t w)
 {
-	return (w - ONES) & ~w & HIGHS;
+	return ~(((w & ~HIGHS) + ~HIGHS) | w) & HIGHS;
 }
 
 /*
- * Whether none of the 8 bytes at p needs escaping: no control byte, no
- * '"', '\\' or DEL. Bytes >= 0x80 are fine (the caller checked UTF-8).
+ * Marks (high bit of the byte) of the bytes at p that need escaping: a
+ * control byte, '"', backslash or DEL. Exact for each byte, so the first
+ * mark is where the plain run ends. Bytes >= 0x80 are plain: the caller
+ * has checked that they are UTF-8.
  */
-static inline bool
-plain_word(const unsigned char *p)
+static inline uint64_t
+escapes8(const unsigned char *p)
 {
 	uint64_t w;
 
-	__builtin_memcpy(&w, p, 8);
-	uint64_t ascii = ~w & HIGHS;	/* high bit clear: compare as ASCII */
-	uint64_t control = (w - ONES * 0x20) & ascii;
-	uint64_t special = has_zero_byte(w ^ (ONES * '"')) |
-	    has_zero_byte(w ^ (ONES * '\\')) | has_zero_byte(w ^ (ONES * 0x7f));
-	return ((control | special) & ascii) == 0;
+	memcpy(&w, p, 8);
+	uint64_t control = ~(((w & ~HIGHS) + ONES * 0x60) | w) & HIGHS;
+	return control | zero_bytes(w ^ (ONES * '"')) | zero_bytes(w ^ (ONES * '\\')) |
+	    zero_bytes(w ^ (ONES * 0x7f));
 }
 
-/* A JSON string of n bytes that the caller knows to be valid UTF-8. */
+/*
+ * A JSON string of n bytes that the caller knows to be valid UTF-8,
+ * written straight into the buffer (room for the worst case, six bytes
+ * for each, is made once).
+ */
 void
 psm_json_string(struct psm_buf *b, const void *s, size_t n)
 {
-	const unsigned char *p = s;
-	size_t run = 0, i = 0;
+	const unsigned char *p = s, *end = p + n;
+	char *o;
 
-	psm_buf_reserve(b, n + 2);
-	psm_buf_addc(b, '"');
-	while (i < n) {
-		if (i + 8 <= n && plain_word(p + i)) {
-			i += 8;
-			continue;
+	psm_buf_reserve(b, 6 * n + 2);
+	o = b->data + b->len;
+	*o++ = '"';
+	while (p < end) {
+		if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && end - p >= 8) {
+			uint64_t m = escapes8(p);
+			size_t run = m ? (size_t)__builtin_ctzll(m) >> 3 : 8;
+			memcpy(o, p, 8);	/* the whole word: o has room */
+			o += run;
+			p += run;
+			if (run == 8)
+				continue;
 		}
-		if (needs_escape(p[i])) {
-			psm_buf_add(b, p + run, i - run);
-			add_escape(b, p[i]);
-			run = i + 1;
-		}
-		i++;
+		if (needs_escape(*p))
+			o = put_escape(o, *p);
+		else
+			*o++ = (char)*p;
+		p++;
 	}
-	psm_buf_add(b, p + run, n - run);
-	psm_buf_addc(b, '"');
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
 }
 
 static void
