@@ -1,0 +1,122 @@
+# bash completion for the psm commands                      -*- shell-script -*-
+# One file, installed under the name of each command (psm-record, psm-replay).
+# It uses bash-completion's helpers when they are loaded, plain compgen if not.
+
+# _psm_files [-d]: files (or directories only) matching the current word.
+_psm_files()
+{
+	if declare -F _filedir >/dev/null; then
+		_filedir "$@"
+		return
+	fi
+	local IFS=$'\n'
+	if [[ ${1-} == -d ]]; then
+		COMPREPLY+=($(compgen -d -- "$cur"))
+	else
+		COMPREPLY+=($(compgen -f -- "$cur"))
+	fi
+	compopt -o filenames 2>/dev/null
+}
+
+# _psm_command I: complete words[I..] as a command line of its own.
+_psm_command()
+{
+	if declare -F _command_offset >/dev/null; then
+		# words[] joins what COMP_WORDS splits at '=': find words[I] there.
+		local j k=0 joined
+		for ((j = 0; j < $1; j++)); do
+			joined=${COMP_WORDS[k++]}
+			while [[ $joined != "${words[j]}" ]] && ((k < ${#COMP_WORDS[@]})); do
+				joined+=${COMP_WORDS[k++]}
+			done
+		done
+		_command_offset "$k"
+		return
+	fi
+	if ((cword == $1)); then
+		local IFS=$'\n'
+		COMPREPLY=($(compgen -c -- "$cur" | sort -u))
+	else
+		_psm_files
+	fi
+}
+
+_psm()
+{
+	local cur prev words cword split=false
+	if declare -F _init_completion >/dev/null; then
+		_init_completion -s || return
+	else
+		words=("${COMP_WORDS[@]}")
+		cword=$COMP_CWORD
+		cur=${COMP_WORDS[COMP_CWORD]}
+		prev=${COMP_WORDS[COMP_CWORD - 1]}
+		# --opt=value: bash splits it at the '='.
+		if [[ $cur == = && $prev == --* ]]; then
+			cur=
+			split=true
+		elif [[ $prev == = ]] && ((cword >= 2)) && [[ ${words[cword - 2]} == --* ]]; then
+			prev=${words[cword - 2]}
+			split=true
+		fi
+	fi
+
+	local cmd=${words[0]##*/} opts i
+	case $cmd in
+	psm-record)
+		opts='-o --output --no-input --no-pty --fail-open --max-time -h --help -V --version'
+		# Options end at "--" or at the first operand: the command.
+		for ((i = 1; i < cword; i++)); do
+			case ${words[i]} in
+			--)
+				_psm_command $((i + 1))
+				return
+				;;
+			-o | --output | --max-time)
+				# the value; "--output = FILE" when bash split at the '='
+				[[ ${words[i + 1]-} == = ]] && ((i++))
+				((i++))
+				;;
+			-*) ;;
+			*)
+				_psm_command "$i"
+				return
+				;;
+			esac
+		done
+		case $prev in
+		-o | --output)
+			_psm_files
+			return
+			;;
+		--max-time)
+			return	# a duration: 90s, 15m, 2h, 1d
+			;;
+		esac
+		$split && return
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		else
+			_psm_command "$cword"
+		fi
+		;;
+	psm-replay)
+		opts='-s --speed -w --max-wait -S --session -l --list -f --follow
+		    -r --raw -i --input -e --stderr -h --help -V --version'
+		case $prev in
+		-s | --speed | -w | --max-wait | -S | --session)
+			return	# a number, a number of seconds, a session id
+			;;
+		esac
+		$split && return
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		else
+			_psm_files
+		fi
+		;;
+	esac
+} &&
+	complete -F _psm psm-record psm-replay
+
+# ex: filetype=sh
