@@ -1,5 +1,6 @@
 # bash completion for the psm commands                      -*- shell-script -*-
-# One file, installed under the name of each command (psm-record, psm-replay).
+# One file, installed under the name of each command (psm-record, psm-replay,
+# psm-keygen, psm-seal, psm-verify).
 # It uses bash-completion's helpers when they are loaded, plain compgen if not.
 
 # _psm_files [-d]: files (or directories only) matching the current word.
@@ -115,8 +116,55 @@ _psm()
 			_psm_files
 		fi
 		;;
+	psm-keygen)
+		opts='-o --output -n --id --no-passphrase -h --help -V --version'
+		case $prev in
+		-o | --output)
+			_psm_files
+			return
+			;;
+		-n | --id)
+			return	# a name of your choice
+			;;
+		esac
+		$split && return
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		;;
+	psm-seal)
+		opts='-k --key -n --every -t --interval -a --append --no-sandbox -h --help -V --version'
+		case $prev in
+		-k | --key | -a | --append)
+			_psm_files
+			return
+			;;
+		-n | --every | -t | --interval)
+			return	# a number of events, a duration
+			;;
+		esac
+		$split && return
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		else
+			_psm_files
+		fi
+		;;
+	psm-verify)
+		opts='-p --pubkey -j --json --no-sandbox -h --help -V --version'
+		case $prev in
+		-p | --pubkey)
+			_psm_files
+			return
+			;;
+		esac
+		$split && return
+		if [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		else
+			_psm_files
+		fi
+		;;
 	esac
 } &&
-	complete -F _psm psm-record psm-replay
+	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify
 
 # ex: filetype=sh

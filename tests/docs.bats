@@ -129,7 +129,7 @@ completes_to() {
 zsh_specs() {
 	awk -v f="$1() {" '$0 == f { on = 1; next } on && /^}/ { on = 0 } on' "$ROOT/completions/_psm" |
 		grep -E "^[[:space:]]+'" | grep -F '[' |
-		sed -E "s/^[[:space:]]+//; s/^'\([^)]*\)'//; s/^'//" |
+		sed -E "s/^[[:space:]]+//; s/^'\*'//; s/^'\([^)]*\)'//; s/^'//" |
 		sed -E 's/^\{([^}]*)\}.*/\1/; t; s/^([^[]*)\[.*/\1/' |
 		tr ',' '\n' | sed -E 's/[-+=]+$//'
 }
@@ -309,7 +309,7 @@ examples_run() {
 
 @test "completions/_psm: every option of --help is described, for each command" {
 	local cmd fn o opts specs
-	for cmd in psm-record psm-replay; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify; do
 		fn=_${cmd//-/_}
 		specs=$(zsh_specs "$fn")
 		[ -n "$specs" ] || fail "completions/_psm has no $fn"
@@ -320,7 +320,7 @@ examples_run() {
 		done
 	done
 	run head -n 1 "$ROOT/completions/_psm"
-	assert_output '#compdef psm-record psm-replay'
+	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify'
 }
 
 @test "completions/_psm: zsh -n finds no syntax error" {
@@ -343,4 +343,43 @@ examples_run() {
 
 @test "psm.7: the EXAMPLES run" {
 	examples_run psm.7
+}
+
+@test "psm-keygen.1 psm-seal.1 psm-verify.1: mandoc -Tlint has no warning" {
+	lint_ok psm-keygen.1
+	lint_ok psm-seal.1
+	lint_ok psm-verify.1
+}
+
+@test "psm-keygen.1 psm-seal.1 psm-verify.1: every option of --help is documented in OPTIONS" {
+	options_documented psm-keygen psm-keygen.1
+	options_documented psm-seal psm-seal.1
+	options_documented psm-verify psm-verify.1
+}
+
+@test "completions/psm.bash: every option of psm-keygen, psm-seal and psm-verify --help is offered" {
+	local cmd opts
+	for cmd in psm-keygen psm-seal psm-verify; do
+		opts=$(help_options "$cmd")
+		completes_to "$cmd" - '=>' $opts
+	done
+}
+
+@test "completions/psm.bash: key files after psm-seal -k and psm-verify -p" {
+	touch host.key host.pub
+	completes_to psm-seal -k ho '=>' host.key host.pub
+	completes_to psm-verify -p ho '=>' host.key host.pub
+	completes_to psm-seal --app '=>' --append
+}
+
+@test "psm-keygen.1: the EXAMPLES run" {
+	examples_run psm-keygen.1
+}
+
+@test "psm-seal.1: the EXAMPLES run" {
+	examples_run psm-seal.1
+}
+
+@test "psm-verify.1: the EXAMPLES run" {
+	examples_run psm-verify.1
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bats
+# make install and make uninstall, into a DESTDIR.
+load helpers
+
+@test "make install: binaries, man pages, completions and share/psm go under DESTDIR/PREFIX" {
+	dest=$BATS_TEST_TMPDIR/dest
+	run -0 make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$dest" PREFIX=/opt/psm
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify; do
+		for f in bin/$cmd share/man/man1/$cmd.1 share/bash-completion/completions/$cmd; do
+			[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
+		done
+	done
+	for f in share/man/man5/psm-stream.5 share/man/man7/psm.7 share/zsh/vendor-completions/_psm; do
+		[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
+	done
+	[ -x "$dest/opt/psm/bin/psm-record" ]
+	run -0 "$dest/opt/psm/bin/psm-replay" --version
+	run -0 make -s -C "$BATS_TEST_DIRNAME/.." uninstall DESTDIR="$dest" PREFIX=/opt/psm
+	run find "$dest" -type f
+	assert_output ''
+}
