@@ -1,5 +1,6 @@
 /*
- * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader.
+ * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader and to the
+ * verifier of sealed streams (psm-verify's loop).
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -37,6 +38,26 @@ use_event(const struct psm_event *ev, struct psm_sessions *sessions,
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
+/* A fixed public key: the verifier's checks run, signatures simply fail. */
+static void
+verify_lines(const unsigned char *data, size_t size)
+{
+	static struct psm_pubkey key = { .id = "0123456789abcdef" };
+	struct psm_verifier v;
+	const unsigned char *p = data, *end = data + size;
+
+	psm_verifier_init(&v, &key, 1);
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (psm_verifier_line(&v, (const char *)p, len) < 0)
+			break;
+		p += len + 1;
+	}
+	psm_verifier_finish(&v, false);
+	psm_verifier_free(&v);
+}
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -60,6 +81,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	psm_b64_decode(&scratch, (const char *)data, size);
 	psm_utf8_valid(data, size);
 	psm_utf8_unfinished_tail(data, size);
+	verify_lines(data, size);
 	psm_lines_free(&r);
 	psm_sessions_free(&sessions);
 	psm_buf_free(&scratch);
