@@ -216,6 +216,30 @@ is_directory(const char *path)
 	return (n > 0 && path[n - 1] == '/') || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/*
+ * A file whose last line is unfinished (a recorder killed mid-write): our
+ * events start on a line of their own, and the fragment stays as it was.
+ */
+static void
+start_on_new_line(int fd, const char *path)
+{
+	struct stat st;
+	char last;
+	int rd;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return;
+	/* Read through a descriptor of its own: the recording's is write-only. */
+	if ((rd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return;
+	bool unfinished = pread(rd, &last, 1, st.st_size - 1) == 1 && last != '\n';
+	close(rd);
+	if (!unfinished)
+		return;
+	if (psm_write_all(fd, "\n", 1) < 0)
+		err(PSM_EXIT_OS, "%s", path);
+}
+
 /* -o FILE appends (created 0600); DIR/ and the default get a new file. */
 static int
 open_output(struct session *s, const char *output, const char *sid)
@@ -231,6 +255,7 @@ open_output(struct session *s, const char *output, const char *sid)
 		if (fd < 0)
 			err(PSM_EXIT_OS, "%s", output);
 		s->path = xstrdup(output);
+		start_on_new_line(fd, output);
 		return fd;
 	}
 	dir = output ? xstrdup(output) : default_dir();

@@ -21,6 +21,8 @@
 
 enum mode { PLAY, LIST, RAW };
 
+#define PAUSE_MAX (1e9)		/* seconds: about 31 years */
+
 struct options {
 	enum mode mode;
 	double speed;
@@ -34,7 +36,7 @@ struct options {
 /* What --list shows of a session. */
 struct summary {
 	char sid[PSM_SID_LEN + 1];
-	char user[64], host[128], time[48], reason[24];
+	char user[256], host[256], time[48], reason[24];
 	uint64_t duration;
 	int64_t exit;
 	bool ended;
@@ -69,7 +71,8 @@ help(void)
 	    "  -s, --speed=X          play X times as fast (default 1)\n"
 	    "  -w, --max-wait=SECONDS  cap every pause at SECONDS\n"
 	    "  -S, --session=SID      the session to play (a sid or its beginning)\n"
-	    "  -l, --list             list the sessions: sid, user, host, start, duration, exit\n"
+	    "  -l, --list             list the sessions: sid, user, host, start, duration,\n"
+	    "                         exit and end reason\n"
 	    "  -f, --follow           follow a session while it is being recorded\n"
 	    "  -r, --raw              write the recorded output bytes only, at once\n"
 	    "  -i, --input            with --raw: the typed input instead of the output\n"
@@ -79,16 +82,19 @@ help(void)
 	exit(PSM_EXIT_OK);
 }
 
+/* A plain decimal number (digits, a point, an exponent): no sign, no hex. */
 static double
 parse_positive(const char *s, const char *what, bool zero_ok)
 {
 	char *end;
 	double v;
+	bool plain = ((*s >= '0' && *s <= '9') || *s == '.') &&
+	    strspn(s, "0123456789.eE+-") == strlen(s);
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end != '\0' || !isfinite(v) || v < 0 ||
-	    (v == 0 && !zero_ok)) {
+	if (!plain || errno || end == s || *end != '\0' || !isfinite(v) ||
+	    v < 0 || (v == 0 && !zero_ok)) {
 		warnx("invalid %s '%s'", what, s);
 		usage();
 	}
@@ -111,18 +117,20 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool list = false, raw = false;
 	int c;
 
+	argv[0] = program_invocation_short_name;	/* for getopt's messages */
 	opt->speed = 1;
 	opt->max_wait = -1;
 	while ((c = getopt_long(argc, argv, "s:w:S:lfriehV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's': opt->speed = parse_positive(optarg, "speed", false); break;
-		case 'w': opt->max_wait = parse_positive(optarg, "wait", true); break;
+		case 'w': opt->max_wait = parse_positive(optarg, "max-wait", true); break;
 		case 'S': opt->session = optarg; break;
-		case 'l': opt->mode = LIST; break;
+		case 'l': list = true; break;
 		case 'f': opt->follow = true; break;
-		case 'r': opt->mode = RAW; break;
+		case 'r': raw = true; break;
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
 		case 'h': help(); break;
@@ -132,6 +140,11 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 	opt->files = argv + optind;
 	opt->nfiles = argc - optind;
+	if (list && raw) {
+		warnx("--list and --raw exclude each other");
+		usage();
+	}
+	opt->mode = list ? LIST : raw ? RAW : PLAY;
 	if ((opt->input || opt->stderr_stream) && opt->mode != RAW) {
 		warnx("--input and --stderr go with --raw");
 		usage();
@@ -167,21 +180,35 @@ bad_line(struct replay *rp, const char *fmt, ...)
 	errx(PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
 }
 
+/*
+ * A name for --list: one line per session, so control characters (C0,
+ * DEL and C1) become '?'; cut to size at a character boundary; "-" when
+ * missing or not a string.
+ */
 static void
 copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
 {
 	struct psm_buf b = { 0 };
 	const struct psm_field *f = psm_event_get(ev, key);
+	size_t n = 0;
 
 	snprintf(out, size, "-");
-	if (f != NULL && psm_field_str(f, &b) == 0) {
-		size_t n = b.len < size - 1 ? b.len : size - 1;
-		memcpy(out, b.data, n);
-		out[n] = '\0';
-		for (size_t i = 0; i < n; i++)	/* one line per session */
-			if ((unsigned char)out[i] < 0x20)
-				out[i] = '?';
+	if (f == NULL || psm_field_str(f, &b) < 0)
+		return;
+	for (size_t i = 0; i < b.len && n < size - 1; i++) {
+		unsigned char c = (unsigned char)b.data[i];
+
+		if (c == 0xc2 && i + 1 < b.len &&
+		    (unsigned char)b.data[i + 1] >= 0x80 &&
+		    (unsigned char)b.data[i + 1] <= 0x9f) {
+			out[n++] = '?';		/* U+0080..U+009F */
+			i++;
+		} else {
+			out[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+		}
 	}
+	n -= psm_utf8_unfinished_tail((const unsigned char *)out, n);
+	out[n] = '\0';
 	psm_buf_free(&b);
 }
 
@@ -238,6 +265,14 @@ print_list(struct replay *rp)
 	}
 }
 
+/* Before a pause or a wait: what was played is seen, or we stop. */
+static void
+xflush(FILE *f)
+{
+	if (fflush(f) != 0)
+		err(PSM_EXIT_OS, "%s", f == stderr ? "stderr" : "stdout");
+}
+
 static void
 pause_for(struct replay *rp, uint64_t t)
 {
@@ -253,7 +288,9 @@ pause_for(struct replay *rp, uint64_t t)
 	rp->last_t = t;
 	if (rp->opt->max_wait >= 0 && secs > rp->opt->max_wait)
 		secs = rp->opt->max_wait;
-	fflush(stdout);
+	if (secs > PAUSE_MAX)	/* a tiny --speed: keep it a time_t */
+		secs = PAUSE_MAX;
+	xflush(stdout);
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -274,24 +311,30 @@ wanted(const struct replay *rp, const struct psm_event *ev)
 	return false;
 }
 
+static bool
+has_payload(const struct psm_event *ev)
+{
+	return psm_event_is(ev, "out") || psm_event_is(ev, "err") ||
+	    psm_event_is(ev, "in");
+}
+
+/* Write the payload of ev, which handle_line() has decoded into rp->payload. */
 static void
 play(struct replay *rp, const struct psm_event *ev)
 {
 	if (!wanted(rp, ev))
 		return;
-	rp->payload.len = 0;
-	const char *msg = psm_event_payload(ev, &rp->payload);
-	if (msg != NULL)
-		bad_line(rp, "%s", msg);
 	if (rp->opt->mode == PLAY && !rp->opt->follow)
 		pause_for(rp, ev->t);
 	FILE *to = psm_event_is(ev, "err") && rp->opt->mode == PLAY ? stderr : stdout;
 	if (to == stderr)
-		fflush(stdout);
-	if (fwrite(rp->payload.data, 1, rp->payload.len, to) != rp->payload.len)
-		err(PSM_EXIT_OS, "write");
+		xflush(stdout);
+	/* An empty payload may have no buffer yet: fwrite() takes no NULL. */
+	if (rp->payload.len > 0 &&
+	    fwrite(rp->payload.data, 1, rp->payload.len, to) != rp->payload.len)
+		err(PSM_EXIT_OS, "%s", to == stderr ? "stderr" : "stdout");
 	if (rp->opt->follow)
-		fflush(to);
+		xflush(to);
 }
 
 /* The first session that matches --session (or the first, or the one --follow picked). */
@@ -318,6 +361,15 @@ handle_line(struct replay *rp, const char *line, size_t len)
 		bad_line(rp, "%s", msg);
 	if ((msg = psm_sessions_check(&rp->sessions, &ev, NULL)) != NULL)
 		bad_line(rp, "%s", msg);
+	/* The library lets a start event through at any seq: one is all there is. */
+	if (psm_event_is(&ev, "start") && ev.seq != 0)
+		bad_line(rp, "session %s: a second start event", ev.sid);
+	/* Every payload is checked, played or not: a bad one is bad input. */
+	if (has_payload(&ev)) {
+		rp->payload.len = 0;
+		if ((msg = psm_event_payload(&ev, &rp->payload)) != NULL)
+			bad_line(rp, "%s", msg);
+	}
 	if (rp->opt->mode == LIST) {
 		summarize(rp, &ev);
 		return;
@@ -336,8 +388,12 @@ wait_for_more(int ino)
 	char buf[4096];
 	struct pollfd p = { ino, POLLIN, 0 };
 
-	fflush(stdout);
-	if (ino < 0 || poll(&p, 1, 1000) <= 0)
+	xflush(stdout);
+	if (ino < 0) {		/* no inotify: look again in a while */
+		poll(NULL, 0, 200);
+		return;
+	}
+	if (poll(&p, 1, 1000) <= 0)
 		return;
 	while (read(ino, buf, sizeof buf) > 0)
 		;
@@ -422,7 +478,7 @@ read_all(struct replay *rp)
 		read_input(rp, STDIN_FILENO, "(stdin)");
 		return;
 	}
-	if (o->follow && o->session == NULL)
+	if (o->follow && o->session == NULL && strcmp(o->files[0], "-") != 0)
 		pick_newest(rp, o->files[0]);
 	for (int i = 0; i < o->nfiles && !(o->follow && rp->chosen_ended); i++) {
 		const char *path = o->files[i];

@@ -61,6 +61,9 @@ psm_sessions_check(struct psm_sessions *s, const struct psm_event *ev,
 		snprintf(msg, sizeof msg, "session %s: seq %" PRIu64 " where %"
 		    PRIu64 " was due", ev->sid, ev->seq, ss->next_seq);
 		return msg;
+	} else if (psm_event_is(ev, "start")) {
+		snprintf(msg, sizeof msg, "session %s: a second start event", ev->sid);
+		return msg;
 	} else if (ev->t < ss->last_t) {
 		snprintf(msg, sizeof msg, "session %s: t runs backwards (%" PRIu64
 		    " after %" PRIu64 ")", ev->sid, ev->t, ss->last_t);

@@ -401,3 +401,15 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	run end_field '"\(.reason) \(.caught) \(.exit)"'
 	assert_output 'signal 2 9'
 }
+
+@test "psm-record: appending to a file that ends in an unfinished line starts on a new line" {
+	printf '{"sid":"0b172e7d-2f0f-4512-95b2-d185a297b0ee","seq":0,"t":0,"ty' > s.jsonl
+	run -0 psm-record -o s.jsonl -- echo after-crash </dev/null
+	run head -n 1 s.jsonl
+	assert_output '{"sid":"0b172e7d-2f0f-4512-95b2-d185a297b0ee","seq":0,"t":0,"ty'
+	run sed -n 2p s.jsonl
+	assert_output --regexp '^\{"sid":"[0-9a-f-]{36}","seq":0,"t":[0-9]+,"type":"start"'
+	tail -n +2 s.jsonl > rest.jsonl
+	run -0 psm-replay --raw rest.jsonl
+	assert_output --partial after-crash
+}
