@@ -253,9 +253,15 @@ summarize(struct replay *rp, const struct psm_event *ev)
 static void
 print_list(struct replay *rp)
 {
+	const char *want = rp->opt->session;
+
 	for (size_t i = 0; i < rp->nsum; i++) {
 		struct summary *s = &rp->sum[i];
 		char exit_s[24] = "-";
+
+		if (want != NULL && strncmp(s->sid, want, strlen(want)) != 0)
+			continue;	/* --list --session: only the sessions it names */
+		memcpy(rp->chosen, s->sid, sizeof rp->chosen);
 
 		if (s->ended)
 			snprintf(exit_s, sizeof exit_s, "%" PRId64, s->exit);
@@ -506,7 +512,7 @@ main(int argc, char **argv)
 	if (fflush(stdout) != 0 || ferror(stdout))
 		err(PSM_EXIT_OS, "stdout");
 	int status = PSM_EXIT_OK;
-	if (opt.mode != LIST && rp.chosen[0] == '\0') {
+	if (rp.chosen[0] == '\0' && (opt.mode != LIST || opt.session != NULL)) {
 		if (opt.session != NULL)
 			warnx("no session %s in the stream", opt.session);
 		else

@@ -1061,3 +1061,15 @@ follower_status() {
 	run -0 --separate-stderr psm-replay -V
 	assert_output --regexp '^psm-replay [0-9]+\.[0-9]+\.[0-9]+$'
 }
+
+@test "psm-replay: --list --session lists only the sessions whose sid begins with SID" {
+	psm-record -o two.jsonl -- echo one </dev/null >/dev/null
+	psm-record -o two.jsonl -- echo two </dev/null >/dev/null
+	second=$(jq -r 'select(.type == "start") | .sid' two.jsonl | tail -n 1)
+	run -0 psm-replay --list --session "${second:0:8}" two.jsonl
+	assert_output --regexp "^${second}	"
+	[ "${#lines[@]}" -eq 1 ]
+	run -1 --separate-stderr psm-replay --list --session ffffffff-no two.jsonl
+	assert_output ''
+	assert_stderr --partial 'no session ffffffff-no in the stream'
+}
