@@ -104,6 +104,15 @@ new_passphrase(char *pass)
 	return n;
 }
 
+static const char *keypath_to_remove;
+
+static void
+remove_unpublished_key(void)
+{
+	if (keypath_to_remove != NULL)
+		unlink(keypath_to_remove);
+}
+
 static void
 write_file(int fd, const char *path, const char *text, size_t n)
 {
@@ -113,6 +122,14 @@ write_file(int fd, const char *path, const char *text, size_t n)
 		errno = e;
 		err(PSM_EXIT_OS, "%s", path);
 	}
+}
+
+static bool
+exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
 }
 
 /* BASE.pub: written to a temporary name, then linked into place (never over a file). */
@@ -150,12 +167,13 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	psm_key_protect_process();
+	atexit(remove_unpublished_key);
 	if (snprintf(keypath, sizeof keypath, "%s.key", opt.base) >= (int)sizeof keypath ||
 	    snprintf(pubpath, sizeof pubpath, "%s.pub", opt.base) >= (int)sizeof pubpath)
 		errx(PSM_EXIT_USAGE, "%s: name too long", opt.base);
-	if (access(keypath, F_OK) == 0 || access(pubpath, F_OK) == 0)
-		errx(PSM_EXIT_OS, "%s: %s", access(keypath, F_OK) == 0 ? keypath : pubpath,
-		    strerror(EEXIST));
+	/* lstat: a dangling symbolic link is in the way too. */
+	if (exists(keypath) || exists(pubpath))
+		errx(PSM_EXIT_OS, "%s: %s", exists(keypath) ? keypath : pubpath, strerror(EEXIST));
 	if (!opt.no_passphrase) {
 		if ((pass = sodium_malloc(PASS_MAX)) == NULL)
 			err(PSM_EXIT_OS, "sodium_malloc");
@@ -174,6 +192,8 @@ main(int argc, char **argv)
 	psm_seckey_public(&k, &pub);
 	psm_seckey_free(&k);
 	psm_pubkey_format(publine, sizeof publine, &pub);
+	keypath_to_remove = keypath;	/* no secret key without its public half */
 	publish(pubpath, publine);
+	keypath_to_remove = NULL;
 	return PSM_EXIT_OK;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ struct sealer {
 	struct psm_seckey key;
 	struct psm_chain chain;
 	struct psm_sessions sessions;
-	struct psm_buf out, cp;
+	struct psm_buf out, cp, payload;
 	int outfd;
 	const char *outname;
 	const char *inname;
@@ -251,6 +252,9 @@ seal_line(struct sealer *s, const char *line, size_t len)
 		return "text after the closing brace";
 	if ((why = psm_sessions_check(&s->sessions, &ev, NULL)) != NULL)
 		return why;
+	if ((psm_event_is(&ev, "in") || psm_event_is(&ev, "out") || psm_event_is(&ev, "err")) &&
+	    (why = psm_event_payload_check(&ev, &s->payload)) != NULL)
+		return why;
 	emit(s, line, len);
 	if (s->since_checkpoint++ == 0)
 		s->checkpoint_due = psm_mono_usec() + s->opt->interval;
@@ -263,16 +267,19 @@ seal_line(struct sealer *s, const char *line, size_t len)
 
 /* Wait for input, or for the time of the next checkpoint. */
 static void
-wait_for_input(struct sealer *s, int fd)
+wait_for_input(struct sealer *s, struct psm_lines *r)
 {
-	struct pollfd p = { fd, POLLIN, 0 };
+	struct pollfd p = { r->fd, POLLIN, 0 };
 	int timeout = -1;
 
 	if (s->checkpoint_due) {
 		uint64_t now = psm_mono_usec();
 		timeout = s->checkpoint_due > now ? (int)((s->checkpoint_due - now + 999) / 1000) : 0;
 	}
-	if (poll(&p, 1, timeout) == 0 && s->since_checkpoint > 0)
+	int n = poll(&p, 1, timeout);
+	if (n > 0)
+		r->may_read = true;
+	else if (n == 0 && s->since_checkpoint > 0)
 		checkpoint(s, "checkpoint", -1);
 }
 
@@ -282,8 +289,11 @@ seal_input(struct sealer *s, int fd)
 	struct psm_lines r;
 	const char *line, *why;
 	size_t len;
+	struct stat in;
 
 	psm_lines_init(&r, fd, s->inname);
+	/* A live input is read only when poll says so, to checkpoint while it is idle. */
+	r.wait_before_read = fstat(fd, &in) == 0 && !S_ISREG(in.st_mode);
 	for (;;) {
 		int st = psm_lines_next(&r, &line, &len);
 
@@ -294,8 +304,8 @@ seal_input(struct sealer *s, int fd)
 				checkpoint(s, "checkpoint", -1);
 			continue;
 		}
-		if (st == PSM_LINE_ERROR && errno == EAGAIN) {
-			wait_for_input(s, fd);
+		if (st == PSM_LINE_WAIT) {
+			wait_for_input(s, &r);
 			continue;
 		}
 		if (st == PSM_LINE_ERROR)
@@ -326,6 +336,7 @@ continue_file(struct sealer *s, int fd, const char *path)
 	psm_seckey_public(&s->key, &self);
 	psm_verifier_init(&v, &self, 1);
 	psm_lines_init(&r, fd, path);
+	r.max = PSM_SEALED_LINE_MAX;
 	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
 		if (psm_verifier_line(&v, line, len) < 0)
 			break;
@@ -334,13 +345,15 @@ continue_file(struct sealer *s, int fd, const char *path)
 	if (psm_verifier_finish(&v, st == PSM_LINE_PARTIAL) != PSM_V_OK)
 		errx(v.verdict == PSM_V_INVALID ? PSM_EXIT_DATA : PSM_EXIT_NO,
 		    "%s: cannot append: %s", path, v.reason);
-	memcpy(s->chain.head, v.chain.head, 32);
-	memcpy(s->stream, v.stream, sizeof s->stream);
-	memcpy(s->start, v.start, sizeof s->start);
+	/* The stream whose seal is the file's last line goes on. */
+	const struct psm_sealed *last = v.last;
+	memcpy(s->chain.head, last->head, 32);
+	memcpy(s->stream, last->id, sizeof s->stream);
+	memcpy(s->start, last->start, sizeof s->start);
 	s->start_usec = parse_wall(s->start);
-	s->lines = v.line;
-	s->next_checkpoint = v.next_checkpoint;
-	s->last_t = v.checkpoint_t;
+	s->lines = last->lines;
+	s->next_checkpoint = last->next_checkpoint;
+	s->last_t = last->checkpoint_t;
 	s->sessions = v.sessions;	/* sessions may go on across runs */
 	memset(&v.sessions, 0, sizeof v.sessions);
 	psm_lines_free(&r);
@@ -364,6 +377,11 @@ open_append(struct sealer *s, const char *path, bool *fresh)
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		err(PSM_EXIT_OS, "%s", path);
+	/* One sealer at a time: from the check of the tail to the last write. */
+	if (flock(fd, LOCK_EX) < 0)
+		err(PSM_EXIT_OS, "%s: cannot lock", path);
+	if (fstat(fd, &st) < 0)
+		err(PSM_EXIT_OS, "%s", path);
 	*fresh = st.st_size == 0;
 	s->outname = path;
 	return fd;
@@ -385,7 +403,6 @@ main(int argc, char **argv)
 	struct sealer s = { 0 };
 	bool fresh = true;
 	int in = STDIN_FILENO;
-	struct stat st;
 
 	parse_options(argc, argv, &opt);
 	s.opt = &opt;
@@ -402,9 +419,6 @@ main(int argc, char **argv)
 		if (!fresh)
 			continue_file(&s, s.outfd, opt.append);
 	}
-	/* A live pipe is read without blocking, so checkpoints come while it is idle. */
-	if (fstat(in, &st) == 0 && !S_ISREG(st.st_mode))
-		fcntl(in, F_SETFL, fcntl(in, F_GETFL) | O_NONBLOCK);
 	if (fresh)
 		psm_new_sid(s.stream);	/* before the sandbox: libuuid asks the kernel */
 	confine(&opt);
@@ -418,5 +432,6 @@ main(int argc, char **argv)
 	psm_sessions_free(&s.sessions);
 	psm_buf_free(&s.out);
 	psm_buf_free(&s.cp);
+	psm_buf_free(&s.payload);
 	return PSM_EXIT_OK;
 }

@@ -82,11 +82,40 @@ parse_options(int argc, char **argv, struct options *opt)
 
 static const char *const verdict_name[] = { "OK", "FAILED", "INCOMPLETE", "INVALID" };
 
+/* Over all sealed streams of the file: the earliest start, the latest end, the keys. */
+struct totals {
+	const char *from, *to;
+	char keys[4 * (PSM_KEYID_LEN + 1)];
+	bool cut;
+};
+
+static void
+add_up(const struct psm_verifier *v, struct totals *t)
+{
+	memset(t, 0, sizeof *t);
+	for (size_t i = 0; i < v->nstreams; i++) {
+		const struct psm_sealed *st = &v->streams[i];
+		if (t->from == NULL || strcmp(st->start, t->from) < 0)
+			t->from = st->start;
+		if (t->to == NULL || strcmp(st->end, t->to) > 0)
+			t->to = st->end;
+		t->cut |= st->cut;
+		if (st->key_id[0] != '\0' && strstr(t->keys, st->key_id) == NULL &&
+		    strlen(t->keys) + PSM_KEYID_LEN + 2 < sizeof t->keys) {
+			if (t->keys[0] != '\0')
+				strcat(t->keys, ",");
+			strcat(t->keys, st->key_id);
+		}
+	}
+}
+
 static void
 report_json(const char *name, const struct psm_verifier *v, int verdict)
 {
 	struct psm_buf b = { 0 };
+	struct totals t;
 
+	add_up(v, &t);
 	psm_buf_adds(&b, "{\"file\":");
 	psm_json_string(&b, name, strlen(name));
 	psm_buf_adds(&b, ",\"status\":\"");
@@ -96,14 +125,15 @@ report_json(const char *name, const struct psm_verifier *v, int verdict)
 	psm_ev_u64(&b, "verified_through", v->verified_through);
 	psm_ev_u64(&b, "events", v->events);
 	psm_ev_u64(&b, "sessions", v->sessions.n);
-	if (v->opened) {
-		psm_ev_str(&b, "stream", v->stream);
-		psm_ev_str(&b, "from", v->start);
+	psm_ev_u64(&b, "streams", v->nstreams);
+	if (v->nstreams > 0) {
+		psm_ev_str(&b, "stream", v->streams[0].id);
+		psm_ev_str(&b, "from", t.from);
 	}
 	if (verdict == PSM_V_OK) {
-		psm_ev_str(&b, "to", v->end);
-		psm_ev_str(&b, "key", v->key_id);
-		psm_ev_bool(&b, "cut", v->cut);
+		psm_ev_str(&b, "to", t.to);
+		psm_ev_str(&b, "key", t.keys);
+		psm_ev_bool(&b, "cut", t.cut);
 	} else {
 		psm_ev_str(&b, "reason", v->reason);
 	}
@@ -115,12 +145,18 @@ report_json(const char *name, const struct psm_verifier *v, int verdict)
 static void
 report_line(const char *name, const struct psm_verifier *v, int verdict)
 {
+	struct totals t;
+	char streams[48] = "";
+
+	add_up(v, &t);
 	switch (verdict) {
 	case PSM_V_OK:
-		printf("%s: OK: %" PRIu64 " event%s, %zu session%s, sealed by %s, %s .. %s%s\n",
+		if (v->nstreams > 1)
+			snprintf(streams, sizeof streams, "%zu sealed streams, ", v->nstreams);
+		printf("%s: OK: %" PRIu64 " event%s, %zu session%s, %ssealed by %s, %s .. %s%s\n",
 		    name, v->events, v->events == 1 ? "" : "s", v->sessions.n,
-		    v->sessions.n == 1 ? "" : "s", v->key_id, v->start, v->end,
-		    v->cut ? " (the input was cut: see psm-seal's message)" : "");
+		    v->sessions.n == 1 ? "" : "s", streams, t.keys, t.from, t.to,
+		    t.cut ? " (the input was cut: see psm-seal's message)" : "");
 		break;
 	case PSM_V_FAILED:
 		printf("%s: FAILED: %s\n", name, v->reason);
@@ -147,6 +183,7 @@ verify(const struct options *opt, int fd, const char *name)
 
 	psm_verifier_init(&v, opt->keys, opt->nkeys);
 	psm_lines_init(&r, fd, name);
+	r.max = PSM_SEALED_LINE_MAX;
 	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
 		if (psm_verifier_line(&v, line, len) < 0)
 			break;

@@ -13,6 +13,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,27 @@ xsodium_malloc(size_t n)
 	return p;
 }
 
+/* A signal while echo is off: put the terminal back, then die of it. */
+static int prompt_fd = -1;
+static struct termios prompt_saved;
+
+static void
+restore_echo_and_die(int sig)
+{
+	tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+catch_signals(void (*handler)(int))
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
+
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		signal(sigs[i], handler);
+}
+
 /*
  * The passphrase: the first line of the file PSM_PASSPHRASE_FILE names
  * (for cron; it must not be readable by others), or read from the
@@ -163,7 +185,6 @@ psm_passphrase(char *buf, size_t size, const char *prompt)
 {
 	const char *file = getenv("PSM_PASSPHRASE_FILE");
 	struct termios saved, quiet;
-	FILE *f;
 	int fd;
 	bool tty = false;
 
@@ -180,6 +201,9 @@ psm_passphrase(char *buf, size_t size, const char *prompt)
 		if (write(fd, prompt, strlen(prompt)) < 0)
 			err(PSM_EXIT_OS, "/dev/tty");
 		if (tcgetattr(fd, &saved) == 0) {
+			prompt_fd = fd;
+			prompt_saved = saved;
+			catch_signals(restore_echo_and_die);
 			quiet = saved;
 			quiet.c_lflag &= ~(tcflag_t)ECHO;
 			quiet.c_lflag |= ECHONL;
@@ -198,9 +222,11 @@ psm_passphrase(char *buf, size_t size, const char *prompt)
 			buf[n++] = c;
 	}
 	buf[n] = '\0';
-	if (tty)
+	if (tty && prompt_fd >= 0) {
 		tcsetattr(fd, TCSAFLUSH, &saved);
-	(void)f;
+		catch_signals(SIG_DFL);
+		prompt_fd = -1;
+	}
 	close(fd);
 	if (n > 0 && buf[n - 1] == '\r')
 		buf[--n] = '\0';
@@ -302,7 +328,7 @@ void
 xpsm_seckey_load(struct psm_seckey *k, const char *path)
 {
 	char *text = xsodium_malloc(SECRET_FILE_MAX + 1);
-	char *l2, *l3, id[32], name[PSM_KEYNAME_MAX + 8], magic[64];
+	char *l2, *l3, id[32], name[PSM_KEYNAME_MAX + 8];
 	unsigned char *box = xsodium_malloc(256);
 	struct psm_buf b = { 0 };
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -324,7 +350,6 @@ xpsm_seckey_load(struct psm_seckey *k, const char *path)
 	if (sscanf(text, "psm-secret-key v1 ed25519 %31s %71s", id, name) != 2 ||
 	    strncmp(text, secret_magic, strlen(secret_magic)) != 0)
 		errx(PSM_EXIT_DATA, "%s:1: not a psm secret key", path);
-	(void)magic;
 	size_t b64len = strcspn(l3 + 7, "\n");
 	if (strncmp(l3, "secret ", 7) != 0 || psm_b64_decode(&b, l3 + 7, b64len) < 0 || b.len > 256)
 		errx(PSM_EXIT_DATA, "%s:3: malformed secret", path);

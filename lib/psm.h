@@ -26,6 +26,7 @@ enum {
 #define PSM_FORMAT_VERSION 1
 #define PSM_PAYLOAD_MAX 65536		/* bytes of terminal data per event */
 #define PSM_LINE_MAX (1024 * 1024)	/* readers refuse longer lines */
+#define PSM_SEALED_LINE_MAX (PSM_LINE_MAX + 71)	/* ... and psm-seal adds ,"h":"..." */
 #define PSM_SID_LEN 36			/* a UUID in its text form */
 #define PSM_FIELDS_MAX 64		/* keys in one event */
 
@@ -105,6 +106,7 @@ int psm_field_u64(const struct psm_field *f, uint64_t *out);
 int psm_field_i64(const struct psm_field *f, int64_t *out);
 int psm_field_str(const struct psm_field *f, struct psm_buf *out);
 const char *psm_event_payload(const struct psm_event *ev, struct psm_buf *out);
+const char *psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch);
 
 enum psm_line_status {
 	PSM_LINE_OK,		/* a whole line */
@@ -112,12 +114,16 @@ enum psm_line_status {
 	PSM_LINE_PARTIAL,	/* end of input inside a line: more may come */
 	PSM_LINE_TOOLONG,	/* over PSM_LINE_MAX */
 	PSM_LINE_ERROR,		/* read failed: see errno */
+	PSM_LINE_WAIT,		/* wait_before_read is set and may_read is not */
 };
 
 struct psm_lines {
 	int fd;
 	const char *name;
 	uint64_t lineno;	/* of the line last returned */
+	size_t max;		/* longest line taken (PSM_LINE_MAX) */
+	bool wait_before_read;	/* a live input: read only after poll says so */
+	bool may_read;
 	char *buf;
 	size_t cap, start, end, scanned;
 };
@@ -223,19 +229,27 @@ bool psm_sig_valid(const unsigned char sig[64], const void *msg, size_t n,
 /* sandbox.c: kill-by-default seccomp allow-list; EXTRA ends in -1. */
 void psm_sandbox(const int *extra);
 
-/* verify.c: the streaming verifier of a sealed stream. */
+/* verify.c: the streaming verifier of sealed streams (several may share a file). */
 #define PSM_SEAL_VERSION 1
 enum { PSM_V_OK, PSM_V_FAILED, PSM_V_INCOMPLETE, PSM_V_INVALID };
+struct psm_sealed {			/* one sealed stream of the file */
+	char id[PSM_SID_LEN + 1];
+	char start[48], end[48], key_id[PSM_KEYID_LEN + 1];
+	unsigned char head[32];		/* its chain's last hash */
+	uint64_t lines;			/* its lines so far */
+	uint64_t next_checkpoint, verified_through, checkpoint_t, events;
+	uint64_t unsealed, first_unsealed;	/* lines after its last signature */
+	bool sealed, cut;
+};
 struct psm_verifier {
 	const struct psm_pubkey *keys;
 	size_t nkeys;
 	struct psm_chain chain;
 	struct psm_sessions sessions;
 	struct psm_buf base, scratch;
-	char stream[PSM_SID_LEN + 1];
-	char start[48], end[48], key_id[PSM_KEYID_LEN + 1];
-	uint64_t line, verified_through, next_checkpoint, events, checkpoint_t;
-	bool opened, sealed, cut;
+	struct psm_sealed *streams, *last;	/* last: the stream of the last line */
+	size_t nstreams, capstreams;
+	uint64_t line, verified_through, events;
 	int verdict;
 	char reason[320];
 };

@@ -572,12 +572,29 @@ psm_event_payload(const struct psm_event *ev, struct psm_buf *out)
 	return NULL;
 }
 
+/*
+ * The checks of psm_event_payload without its copy where it can: a string
+ * is never shorter than what it stands for, so a short one is in bounds.
+ */
+const char *
+psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch)
+{
+	const struct psm_field *data = psm_event_get(ev, "data");
+
+	if (data != NULL && data->type == PSM_J_STR && data->vallen <= PSM_PAYLOAD_MAX &&
+	    psm_event_get(ev, "b64") == NULL)
+		return NULL;
+	scratch->len = 0;
+	return psm_event_payload(ev, scratch);
+}
+
 void
 psm_lines_init(struct psm_lines *r, int fd, const char *name)
 {
 	memset(r, 0, sizeof *r);
 	r->fd = fd;
 	r->name = name;
+	r->max = PSM_LINE_MAX;
 }
 
 /* Make room to read more: slide the pending line down, or grow. */
@@ -592,8 +609,8 @@ make_room(struct psm_lines *r)
 	}
 	if (r->end == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 128 * 1024;
-		if (cap > PSM_LINE_MAX + 128 * 1024)
-			cap = PSM_LINE_MAX + 128 * 1024;
+		if (cap > r->max + 128 * 1024)
+			cap = r->max + 128 * 1024;
 		r->buf = xrealloc(r->buf, cap);
 		r->cap = cap;
 	}
@@ -614,7 +631,7 @@ psm_lines_next(struct psm_lines *r, const char **line, size_t *len)
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - (r->buf + r->start));
 			r->lineno++;
-			if (n > PSM_LINE_MAX)
+			if (n > r->max)
 				return PSM_LINE_TOOLONG;
 			*line = r->buf + r->start;
 			*len = n;
@@ -622,10 +639,13 @@ psm_lines_next(struct psm_lines *r, const char **line, size_t *len)
 			return PSM_LINE_OK;
 		}
 		r->scanned = r->end;
-		if (r->end - r->start > PSM_LINE_MAX) {
+		if (r->end - r->start > r->max) {
 			r->lineno++;
 			return PSM_LINE_TOOLONG;
 		}
+		if (r->wait_before_read && !r->may_read)
+			return PSM_LINE_WAIT;	/* the caller polls, then sets may_read */
+		r->may_read = false;
 		make_room(r);
 		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n < 0) {

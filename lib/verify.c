@@ -1,17 +1,22 @@
 /*
- * verify.c: the streaming verifier of a sealed stream (psm-verify, and
+ * verify.c: the streaming verifier of sealed streams (psm-verify, and
  * psm-seal --append, which checks the file it continues).
  *
- * Line by line: the hash psm-seal added must be the chain's next hash of
- * the line as it was; a checkpoint must belong to this stream, come in
- * order, name the chain's head before it and carry a good signature of a
- * known key; events must keep the order rules of their session. The
- * stream is OK when its last line is a verified seal, INCOMPLETE when
- * nothing is wrong but lines follow the last signature.
+ * A file may hold several sealed streams, one after another or
+ * interleaved line by line (each session's psm-seal appending to one log
+ * with >>). Each begins with its opening checkpoint, from which its chain
+ * starts. Line by line: the hash psm-seal added must be the next hash of
+ * one of the file's chains over the line as it was; a checkpoint must
+ * belong to its stream, come in order, name the chain's head before it and
+ * carry a good signature of a known key; events must keep the order rules
+ * of their session. The file is OK when every stream ends with a verified
+ * seal, INCOMPLETE when nothing is wrong but lines follow the last
+ * signature of a stream.
  */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "psm.h"
@@ -34,6 +39,8 @@ psm_verifier_free(struct psm_verifier *v)
 	psm_sessions_free(&v->sessions);
 	psm_buf_free(&v->base);
 	psm_buf_free(&v->scratch);
+	free(v->streams);
+	v->streams = NULL;
 }
 
 static int __attribute__((format(printf, 3, 4)))
@@ -74,52 +81,92 @@ get_str(struct psm_verifier *v, const struct psm_event *ev, const char *key,
 	return true;
 }
 
-/* The first line: the opening checkpoint, which gives the chain its start. */
-static int
+static struct psm_sealed *
+find_stream(struct psm_verifier *v, const char *id)
+{
+	for (size_t i = 0; i < v->nstreams; i++)
+		if (strcmp(v->streams[i].id, id) == 0)
+			return &v->streams[i];
+	return NULL;
+}
+
+static bool
+is_opening(const struct psm_event *ev)
+{
+	return psm_event_is(ev, "checkpoint") && ev->seq == 0 &&
+	    psm_event_get(ev, "start") != NULL;
+}
+
+/* An opening checkpoint: a new sealed stream, whose chain starts from its id and start. */
+static struct psm_sealed *
 open_stream(struct psm_verifier *v, const struct psm_event *ev)
 {
-	if (!psm_event_is(ev, "checkpoint") || ev->seq != 0 ||
-	    !get_str(v, ev, "start", v->start, sizeof v->start))
-		return stop(v, PSM_V_INVALID, "not a sealed psm stream (no opening checkpoint)");
-	memcpy(v->stream, ev->sid, sizeof v->stream);
-	psm_chain_genesis(&v->chain, v->stream, v->start);
-	v->opened = true;
-	return 0;
+	struct psm_sealed *st;
+
+	if (find_stream(v, ev->sid) != NULL) {
+		stop(v, PSM_V_FAILED, "line %" PRIu64 ": sealed stream %s opened twice", v->line, ev->sid);
+		return NULL;
+	}
+	if (v->nstreams == v->capstreams) {
+		v->capstreams = v->capstreams ? v->capstreams * 2 : 4;
+		v->streams = xrealloc(v->streams, v->capstreams * sizeof *v->streams);
+	}
+	st = &v->streams[v->nstreams];
+	memset(st, 0, sizeof *st);
+	memcpy(st->id, ev->sid, sizeof st->id);
+	if (!get_str(v, ev, "start", st->start, sizeof st->start)) {
+		stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed opening checkpoint", v->line);
+		return NULL;
+	}
+	psm_chain_genesis(&v->chain, st->id, st->start);
+	memcpy(st->head, v->chain.head, 32);
+	v->nstreams++;
+	return st;
+}
+
+/* The hash of this line after stream st's head (in v->chain.head). */
+static bool
+chains_after(struct psm_verifier *v, const struct psm_sealed *st, const char *line,
+    size_t before, const unsigned char stated[32])
+{
+	memcpy(v->chain.head, st->head, 32);
+	psm_chain_add(&v->chain, line, before, "}", 1);
+	return memcmp(v->chain.head, stated, 32) == 0;
+}
+
+/*
+ * The stream this line continues. A checkpoint names its stream; an event
+ * is tried on each stream, the one that had the last line first.
+ */
+static struct psm_sealed *
+stream_of(struct psm_verifier *v, const struct psm_event *ev, const char *line,
+    size_t before, const unsigned char stated[32])
+{
+	if (psm_event_is(ev, "checkpoint") || psm_event_is(ev, "seal")) {
+		struct psm_sealed *st = find_stream(v, ev->sid);
+		if (st == NULL) {
+			stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint of another sealed stream (%s)",
+			    v->line, ev->sid);
+			return NULL;
+		}
+		return chains_after(v, st, line, before, stated) ? st : NULL;
+	}
+	if (v->last != NULL && chains_after(v, v->last, line, before, stated))
+		return v->last;
+	for (size_t i = 0; i < v->nstreams; i++)
+		if (&v->streams[i] != v->last &&
+		    chains_after(v, &v->streams[i], line, before, stated))
+			return &v->streams[i];
+	return NULL;
 }
 
 static int
-check_checkpoint(struct psm_verifier *v, const struct psm_event *ev,
-    const unsigned char head_before[32])
+check_signature(struct psm_verifier *v, const struct psm_event *ev, const struct psm_pubkey *key)
 {
 	const struct psm_field *sig = psm_event_get(ev, "sig");
-	const struct psm_pubkey *key;
-	uint64_t version, lines;
-	unsigned char head[32], sigbytes[64];
-	char hex[65];
 	struct psm_buf raw = { 0 };
+	unsigned char sigbytes[64];
 
-	if (psm_field_u64(psm_event_get(ev, "v"), &version) < 0)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint without a format version", v->line);
-	if (version != PSM_SEAL_VERSION)
-		return stop(v, PSM_V_INVALID, "line %" PRIu64 ": checkpoint format version %" PRIu64
-		    " is not known to this psm-verify", v->line, version);
-	if (strcmp(ev->sid, v->stream) != 0)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint of another sealed stream (%s)",
-		    v->line, ev->sid);
-	if (ev->seq != v->next_checkpoint)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint out of order (seq %" PRIu64
-		    " where %" PRIu64 " was due): replayed or removed", v->line, ev->seq, v->next_checkpoint);
-	if ((key = find_key(v, psm_event_get(ev, "key"))) == NULL) {
-		char id[32] = "?";
-		get_str(v, ev, "key", id, sizeof id);
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": signed by unknown key %s", v->line, id);
-	}
-	if (!get_str(v, ev, "head", hex, sizeof hex) || psm_unhex(head, 32, hex, 64) < 0 ||
-	    psm_field_u64(psm_event_get(ev, "lines"), &lines) < 0)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed checkpoint", v->line);
-	if (memcmp(head, head_before, 32) != 0 || lines != v->line - 1)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint does not match the lines before "
-		    "it (changed, inserted or removed after line %" PRIu64 ")", v->line, v->verified_through);
 	/* The signature is over the line's bytes before ,"sig":"...", its last key. */
 	if (sig == NULL || sig->type != PSM_J_STR || ev->len < SIG_SUFFIX_LEN ||
 	    sig->val != ev->line + ev->len - SIG_SUFFIX_LEN + 8 ||
@@ -132,29 +179,66 @@ check_checkpoint(struct psm_verifier *v, const struct psm_event *ev,
 	if (!psm_sig_valid(sigbytes, ev->line, ev->len - SIG_SUFFIX_LEN, key))
 		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": bad signature (forged or changed checkpoint)",
 		    v->line);
-	memcpy(v->key_id, key->id, sizeof v->key_id);
-	v->next_checkpoint++;
-	v->verified_through = v->line;
-	v->sealed = psm_event_is(ev, "seal");
-	if (v->sealed && !get_str(v, ev, "end", v->end, sizeof v->end))
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": seal without an end time", v->line);
-	if (v->sealed) {
-		const struct psm_field *cut = psm_event_get(ev, "cut");
-		v->cut = cut != NULL && cut->type == PSM_J_TRUE;
-	}
-	v->checkpoint_t = ev->t;
 	return 0;
 }
 
 static int
-check_event(struct psm_verifier *v, const struct psm_event *ev)
+check_checkpoint(struct psm_verifier *v, struct psm_sealed *st, const struct psm_event *ev,
+    const unsigned char head_before[32])
+{
+	const struct psm_pubkey *key;
+	uint64_t version, lines;
+	unsigned char head[32];
+	char hex[65];
+
+	if (psm_field_u64(psm_event_get(ev, "v"), &version) < 0)
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint without a format version", v->line);
+	if (version != PSM_SEAL_VERSION)
+		return stop(v, PSM_V_INVALID, "checkpoint format version %" PRIu64
+		    " is not known to this psm-verify", version);
+	if (ev->seq != st->next_checkpoint)
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint out of order (seq %" PRIu64
+		    " where %" PRIu64 " was due): replayed or removed", v->line, ev->seq, st->next_checkpoint);
+	if ((key = find_key(v, psm_event_get(ev, "key"))) == NULL) {
+		char id[32] = "?";
+		get_str(v, ev, "key", id, sizeof id);
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": signed by unknown key %s", v->line, id);
+	}
+	if (!get_str(v, ev, "head", hex, sizeof hex) || psm_unhex(head, 32, hex, 64) < 0 ||
+	    psm_field_u64(psm_event_get(ev, "lines"), &lines) < 0)
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed checkpoint", v->line);
+	if (memcmp(head, head_before, 32) != 0 || lines != st->lines)
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint does not match the lines before "
+		    "it (changed, inserted or removed after line %" PRIu64 ")", v->line, st->verified_through);
+	if (check_signature(v, ev, key) < 0)
+		return -1;
+	memcpy(st->key_id, key->id, sizeof st->key_id);
+	st->next_checkpoint++;
+	st->verified_through = v->line;
+	st->unsealed = 0;
+	st->sealed = psm_event_is(ev, "seal");
+	st->checkpoint_t = ev->t;
+	if (st->sealed) {
+		const struct psm_field *cut = psm_event_get(ev, "cut");
+		if (!get_str(v, ev, "end", st->end, sizeof st->end))
+			return stop(v, PSM_V_FAILED, "line %" PRIu64 ": seal without an end time", v->line);
+		st->cut = cut != NULL && cut->type == PSM_J_TRUE;
+	}
+	return 0;
+}
+
+static int
+check_event(struct psm_verifier *v, struct psm_sealed *st, const struct psm_event *ev)
 {
 	const char *why = psm_sessions_check(&v->sessions, ev, NULL);
 
 	if (why != NULL)
 		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, why);
 	v->events++;
-	v->sealed = false;
+	st->events++;
+	st->sealed = false;
+	if (st->unsealed++ == 0)
+		st->first_unsealed = v->line;
 	return 0;
 }
 
@@ -162,9 +246,10 @@ check_event(struct psm_verifier *v, const struct psm_event *ev)
 int
 psm_verifier_line(struct psm_verifier *v, const char *line, size_t len)
 {
-	unsigned char stated[32], before_head[32];
+	unsigned char stated[32], head_before[32];
 	size_t before;
 	struct psm_event ev;
+	struct psm_sealed *st;
 	const char *why;
 
 	v->line++;
@@ -182,29 +267,63 @@ psm_verifier_line(struct psm_verifier *v, const char *line, size_t len)
 			return stop(v, PSM_V_INVALID, "not a sealed psm stream (%s)", why);
 		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed: %s", v->line, why);
 	}
-	if (!v->opened && open_stream(v, &ev) < 0)
-		return -1;
-	memcpy(before_head, v->chain.head, 32);
-	psm_chain_add(&v->chain, line, before, "}", 1);
-	if (memcmp(v->chain.head, stated, 32) != 0)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash does not match (this line was "
-		    "changed, or lines before it inserted, removed or reordered)", v->line);
-	if (psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal"))
-		return check_checkpoint(v, &ev, before_head);
-	return check_event(v, &ev);
+	if (is_opening(&ev)) {
+		if ((st = open_stream(v, &ev)) == NULL)
+			return -1;
+		memcpy(head_before, st->head, 32);
+		if (!chains_after(v, st, line, before, stated))
+			return stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash of an opening "
+			    "checkpoint does not match its stream id and start", v->line);
+	} else {
+		if (v->nstreams == 0)
+			return stop(v, PSM_V_FAILED, "line %" PRIu64 ": sealed, but no opening checkpoint "
+			    "before it (the start of the stream was removed)", v->line);
+		if ((st = stream_of(v, &ev, line, before, stated)) == NULL) {
+			if (v->verdict != PSM_V_OK)
+				return -1;
+			return stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash does not match (this "
+			    "line was changed, or lines before it inserted, removed or reordered)", v->line);
+		}
+		memcpy(head_before, st->head, 32);
+	}
+	memcpy(st->head, v->chain.head, 32);
+	v->last = st;
+	int rc = psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal") ?
+	    check_checkpoint(v, st, &ev, head_before) : check_event(v, st, &ev);
+	st->lines++;
+	return rc;
 }
 
 /* At the end of the input; partial: an unfinished last line was there. */
 int
 psm_verifier_finish(struct psm_verifier *v, bool partial)
 {
-	if (v->verdict != PSM_V_OK)
+	uint64_t unsealed = partial ? 1 : 0, first = partial ? v->line + 1 : 0;
+
+	if (v->verdict != PSM_V_OK) {
+		/* How far the signatures went before the failure. */
+		for (size_t i = 0; i < v->nstreams; i++)
+			if (v->streams[i].verified_through > v->verified_through &&
+			    v->streams[i].verified_through < v->line)
+				v->verified_through = v->streams[i].verified_through;
 		return v->verdict;
+	}
 	if (v->line == 0 && !partial)
 		return stop(v, PSM_V_INVALID, "not a sealed psm stream (empty)"), v->verdict;
-	if (v->sealed && v->verified_through == v->line && !partial)
+	for (size_t i = 0; i < v->nstreams; i++) {
+		struct psm_sealed *st = &v->streams[i];
+		if (st->sealed)
+			continue;
+		unsealed += st->unsealed;
+		uint64_t f = st->unsealed ? st->first_unsealed : st->verified_through + 1;
+		if (first == 0 || f < first)
+			first = f;
+	}
+	if (first == 0) {
+		v->verified_through = v->line;
 		return PSM_V_OK;
-	uint64_t unsealed = v->line - v->verified_through + (partial ? 1 : 0);
+	}
+	v->verified_through = first - 1;
 	stop(v, PSM_V_INCOMPLETE, "verified through line %" PRIu64 ", %" PRIu64 " line%s unsealed",
 	    v->verified_through, unsealed, unsealed == 1 ? "" : "s");
 	return PSM_V_INCOMPLETE;

@@ -1,0 +1,668 @@
+#!/usr/bin/env bats
+# psm-verify: check sealed streams offline with public keys.
+load helpers
+
+# The sealed stream s.jsonl (psm-seal --every 3 of a recording of N events):
+#   line 1 opening checkpoint (seq 0), lines 2-4 events 1-3 (start, out, out),
+#   line 5 checkpoint 1, lines 6-8 events 4-6, line 9 checkpoint 2, ...,
+#   the last line the seal.
+setup_file() {
+	cd "$BATS_FILE_TMPDIR"
+	psm-keygen -o k --id verify-test --no-passphrase
+	psm-keygen -o other --no-passphrase
+	psm-keygen -o attacker --no-passphrase
+	psm-record --no-pty -o rec.jsonl -- sh -c \
+		'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.02; done' </dev/null >/dev/null
+	psm-record --no-pty -o rec2.jsonl -- sh -c 'echo second; sleep 0.02; echo session' </dev/null >/dev/null
+	psm-seal -k k.key --every 3 rec.jsonl > s.jsonl
+	psm-seal -k k.key --every 3 rec.jsonl > same-key.jsonl
+	psm-seal -k other.key --every 3 rec.jsonl > other.jsonl
+}
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	cp "$BATS_FILE_TMPDIR"/*.key "$BATS_FILE_TMPDIR"/*.pub "$BATS_FILE_TMPDIR"/*.jsonl .
+	KEYID=$(cut -d' ' -f2 k.pub)
+	SID=$(head -n 1 rec.jsonl | jq -r .sid)	# the recorded session
+	N=$(wc -l < rec.jsonl)			# its events
+	T=$(wc -l < s.jsonl)			# the lines of s.jsonl
+	[ "$N" -ge 8 ] || fail "the recording has only $N events"
+	BG_PIDS=()
+}
+
+teardown() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	tmux_stop
+}
+
+CHANGED='chain hash does not match (this line was changed, or lines before it inserted, removed or reordered)'
+
+# line N FILE: line N of FILE.
+line() { sed -n "$1p" "$2"; }
+
+# put FILE N TEXT: FILE with line N replaced by TEXT.
+put() {
+	{ head -n $(( $2 - 1 )) "$1"; printf '%s\n' "$3"; tail -n +$(( $2 + 1 )) "$1"; } > "$1.new"
+	mv "$1.new" "$1"
+}
+
+# chain_next PREV_HEX TEXT: SHA-256("psm-chain-v1" NUL || prev || text), in hex.
+chain_next() {
+	{ printf 'psm-chain-v1\0'; printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; printf '%s' "$2"; } |
+		sha256sum | cut -c1-64
+}
+
+# rehash FILE FROM: what an attacker can do without a key: recompute the
+# chain hash of every line from line FROM on.
+rehash() {
+	local file=$1 from=$2 n=0 prev line base h
+	prev=$(line $(( from - 1 )) "$file" | sed 's/.*,"h":"\([0-9a-f]\{64\}\)"}$/\1/')
+	while IFS= read -r line; do
+		n=$(( n + 1 ))
+		if [ "$n" -ge "$from" ]; then
+			base=${line%,\"h\":\"*}
+			h=$(chain_next "$prev" "$base}")
+			line="$base,\"h\":\"$h\"}"
+			prev=$h
+		fi
+		printf '%s\n' "$line"
+	done < "$file" > "$file.new"
+	mv "$file.new" "$file"
+}
+
+# h_of N FILE: the chain hash line N states.
+h_of() { line "$1" "$2" | sed 's/.*,"h":"\([0-9a-f]\{64\}\)"}$/\1/'; }
+
+# unsealed N: "N line(s) unsealed"
+unsealed() { if [ "$1" -eq 1 ]; then echo '1 line unsealed'; else echo "$1 lines unsealed"; fi; }
+
+# other_char C: a character of the same alphabet (hex, base64) that is not C.
+other_char() { if [ "$1" = a ]; then echo b; else echo a; fi; }
+
+# sign KEYFILE < MESSAGE: an Ed25519 signature in base64 with a psm secret
+# key (no passphrase), made with openssl: what a holder of that key can do.
+sign() {
+	{ printf '\x30\x2e\x02\x01\x00\x30\x05\x06\x03\x2b\x65\x70\x04\x22\x04\x20'
+	  sed -n 's/^secret //p' "$1" | base64 -d | head -c 32; } > sk.der
+	openssl pkey -inform DER -in sk.der -out sk.pem 2>/dev/null
+	cat > msg
+	openssl pkeyutl -sign -inkey sk.pem -rawin -in msg | base64 -w0
+}
+
+# ok_line FILE EVENTS SESSIONS: the start of psm-verify's line for a good stream.
+ok_line() {
+	local e=events s=sessions
+	[ "$2" -ne 1 ] || e=event
+	[ "$3" -ne 1 ] || s=session
+	printf '%s: OK: %s %s, %s %s, sealed by %s, ' "$1" "$2" "$e" "$3" "$s" "$KEYID"
+}
+
+@test "psm-verify: a sealed stream is OK: its events, sessions, key and time span, exit 0" {
+	run -0 --separate-stderr psm-verify -p k.pub s.jsonl
+	from=$(line 1 s.jsonl | jq -r .start)
+	to=$(line "$T" s.jsonl | jq -r .end)
+	assert_output "s.jsonl: OK: $N events, 1 session, sealed by $KEYID, $from .. $to"
+	assert_stderr ''
+	run -0 --separate-stderr psm-verify --pubkey=k.pub s.jsonl
+	assert_output "s.jsonl: OK: $N events, 1 session, sealed by $KEYID, $from .. $to"
+}
+
+@test "psm-verify: with no FILE, or '-', it reads standard input" {
+	run -0 --separate-stderr psm-verify -p k.pub < s.jsonl
+	assert_output --partial "$(ok_line '(stdin)' "$N" 1)"
+	run -0 --separate-stderr psm-verify -p k.pub - < s.jsonl
+	assert_output --partial "$(ok_line - "$N" 1)"
+}
+
+@test "psm-verify: several sessions in one stream are counted apart" {
+	cat rec.jsonl rec2.jsonl | psm-seal -k k.key > two.jsonl
+	run -0 psm-verify -p k.pub two.jsonl
+	assert_output --partial "$(ok_line two.jsonl $(( N + $(wc -l < rec2.jsonl) )) 2)"
+}
+
+@test "psm-verify: a log that sealed streams were added to with >> verifies (the design's pipeline)" {
+	# DESIGN.md and psm-seal(1): psm-record -o >(psm-seal -k host.key >> /var/log/psm/s.jsonl),
+	# then psm-verify -p host.pub /var/log/psm/s.jsonl: one sealed stream per session, one file.
+	psm-seal -k k.key rec.jsonl >> host.jsonl
+	psm-seal -k k.key rec2.jsonl >> host.jsonl
+	run -0 --separate-stderr psm-verify -p k.pub host.jsonl
+	assert_output --partial "host.jsonl: OK: $(( N + $(wc -l < rec2.jsonl) )) events, 2 sessions"
+	[ "${#lines[@]}" -eq 1 ]
+}
+
+@test "psm-verify: a changed byte in an event's data fails at that line (exit 1)" {
+	sed -i '3s/line 1/line X/' s.jsonl
+	run -1 cmp -s s.jsonl "$BATS_FILE_TMPDIR/s.jsonl"
+	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 3: $CHANGED"
+	assert_stderr ''
+}
+
+@test "psm-verify: a changed event with the chain recomputed fails at the next checkpoint" {
+	sed -i '3s/line 1/line X/' s.jsonl
+	rehash s.jsonl 3
+	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
+}
+
+@test "psm-verify: a changed seq fails: at its hash, and with the chain recomputed, by the session's order" {
+	sed -i '4s/"seq":2,/"seq":3,/' s.jsonl
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 4: $CHANGED"
+	rehash s.jsonl 4
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 4: session $SID: seq 3 where 2 was due"
+}
+
+@test "psm-verify: a t set back, with the chain recomputed, fails: t runs backwards" {
+	t3=$(line 3 s.jsonl | jq .t)
+	[ "$t3" -gt 0 ]
+	sed -i -E '4s/"t":[0-9]+,/"t":0,/' s.jsonl
+	rehash s.jsonl 4
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 4: session $SID: t runs backwards (0 after $t3)"
+}
+
+@test "psm-verify: a changed checkpoint head fails, also with the chain recomputed" {
+	c=$(line 5 s.jsonl | sed 's/.*"head":"\(.\).*/\1/')
+	sed -i "5s/\"head\":\"$c/\"head\":\"$(other_char "$c")/" s.jsonl
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 5: $CHANGED"
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
+}
+
+@test "psm-verify: a checkpoint's line count changed, with the chain recomputed, fails" {
+	sed -i '5s/"lines":4,/"lines":3,/' s.jsonl
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
+}
+
+@test "psm-verify: a forged signature (one base64 character changed) fails: bad signature" {
+	c=$(line 5 s.jsonl | sed 's/.*"sig":"\(.\).*/\1/')
+	sed -i "5s/\"sig\":\"$c/\"sig\":\"$(other_char "$c")/" s.jsonl
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 5: $CHANGED"
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: bad signature (forged or changed checkpoint)'
+	# The seal's signature too.
+	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
+	c=$(line "$T" s.jsonl | sed 's/.*"sig":"\(.\).*/\1/')
+	sed -i "${T}s/\"sig\":\"$c/\"sig\":\"$(other_char "$c")/" s.jsonl
+	rehash s.jsonl "$T"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line $T: bad signature (forged or changed checkpoint)"
+}
+
+@test "psm-verify: a seal's cut flag changed, with the chain recomputed, fails: bad signature" {
+	sed -i "${T}s/\"cut\":false/\"cut\":true/" s.jsonl
+	rehash s.jsonl "$T"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line $T: bad signature (forged or changed checkpoint)"
+}
+
+@test "psm-verify: a deleted event in the middle fails where it was" {
+	sed -i '3d' s.jsonl
+	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 3: $CHANGED"
+	# Deleted with the chain recomputed: the checkpoint after it catches it.
+	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
+	sed -i '8d' s.jsonl
+	rehash s.jsonl 8
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 8: checkpoint does not match the lines before it (changed, inserted or removed after line 5)'
+}
+
+@test "psm-verify: an inserted copy of another line fails where it is" {
+	put s.jsonl 3 "$(line 7 s.jsonl)
+$(line 3 s.jsonl)"
+	[ "$(wc -l < s.jsonl)" -eq $(( T + 1 )) ]
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 3: $CHANGED"
+}
+
+@test "psm-verify: a duplicated line fails at the copy" {
+	sed -i '6p' s.jsonl
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 7: $CHANGED"
+}
+
+@test "psm-verify: two lines swapped fail at the first" {
+	a=$(line 6 s.jsonl)
+	put s.jsonl 6 "$(line 7 s.jsonl)"
+	put s.jsonl 7 "$a"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 6: $CHANGED"
+}
+
+@test "psm-verify: a line inserted without a chain hash fails" {
+	put s.jsonl 3 "$(line 3 rec.jsonl)
+$(line 3 s.jsonl)"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 3: no chain hash (a line inserted unsealed?)'
+}
+
+@test "psm-verify: events dropped before the final seal fail at the seal" {
+	{ head -n $(( T - 3 )) s.jsonl; tail -n 1 s.jsonl; } > cut.jsonl
+	run -1 psm-verify -p k.pub cut.jsonl
+	assert_output "cut.jsonl: FAILED: line $(( T - 2 )): $CHANGED"
+}
+
+@test "psm-verify: a tail cut off with its seal is INCOMPLETE (exit 5): verified through the last checkpoint" {
+	last=$(grep -n '"type":"checkpoint"' s.jsonl | tail -n 1 | cut -d: -f1)
+	head -n $(( T - 1 )) s.jsonl > cut.jsonl
+	run -5 --separate-stderr psm-verify -p k.pub cut.jsonl
+	assert_output "cut.jsonl: INCOMPLETE: verified through line $last, $(unsealed $(( T - 1 - last )))"
+	assert_stderr ''
+	# Cut just after a checkpoint: nothing is unsealed, but it is not finished.
+	head -n 9 s.jsonl > at.jsonl
+	run -5 psm-verify -p k.pub at.jsonl
+	assert_output 'at.jsonl: INCOMPLETE: verified through line 9, 0 lines unsealed'
+	head -n 10 s.jsonl > one.jsonl
+	run -5 psm-verify -p k.pub one.jsonl
+	assert_output 'one.jsonl: INCOMPLETE: verified through line 9, 1 line unsealed'
+	# Only the opening checkpoint.
+	head -n 1 s.jsonl > open.jsonl
+	run -5 psm-verify -p k.pub open.jsonl
+	assert_output 'open.jsonl: INCOMPLETE: verified through line 1, 0 lines unsealed'
+}
+
+@test "psm-verify: an unfinished last line is INCOMPLETE, never OK" {
+	head -c -1 s.jsonl > nonl.jsonl
+	last=$(grep -n '"type":"checkpoint"' s.jsonl | tail -n 1 | cut -d: -f1)
+	run -5 psm-verify -p k.pub nonl.jsonl
+	# The whole lines after the last checkpoint, and the unfinished one.
+	assert_output "nonl.jsonl: INCOMPLETE: verified through line $last, $(unsealed $(( T - last )))"
+	head -c -30 s.jsonl > mid.jsonl
+	run -5 psm-verify -p k.pub mid.jsonl
+	assert_output "mid.jsonl: INCOMPLETE: verified through line $last, $(unsealed $(( T - last )))"
+}
+
+@test "psm-verify: lines chained on after the final seal make it INCOMPLETE" {
+	psm-seal -k k.key rec2.jsonl > tail.jsonl
+	cp s.jsonl more.jsonl
+	line 2 tail.jsonl >> more.jsonl
+	run -1 psm-verify -p k.pub more.jsonl
+	assert_output "more.jsonl: FAILED: line $(( T + 1 )): $CHANGED"
+	rehash more.jsonl $(( T + 1 ))
+	run -5 psm-verify -p k.pub more.jsonl
+	assert_output "more.jsonl: INCOMPLETE: verified through line $T, 1 line unsealed"
+}
+
+@test "psm-verify: the same event moved from another stream sealed with the same key fails" {
+	# same-key.jsonl sealed the same recording with the same key: line 3 is
+	# the same event, but its chain began from another stream id and time.
+	[ "$(line 3 same-key.jsonl | sed 's/,"h":.*//')" = "$(line 3 s.jsonl | sed 's/,"h":.*//')" ]
+	put s.jsonl 3 "$(line 3 same-key.jsonl)"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 3: $CHANGED"
+	# An event of another stream added in, with the chain recomputed.
+	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
+	put s.jsonl 4 "$(line 4 s.jsonl)
+$(line 3 same-key.jsonl)"
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 5: session $SID: seq 1 where 3 was due"
+}
+
+@test "psm-verify: the rest of another stream sealed with the same key, rechained, fails" {
+	{ head -n 4 s.jsonl; tail -n +5 same-key.jsonl; } > spliced.jsonl
+	# line 5 is the other stream's checkpoint: its stream id gives it away
+	run -1 psm-verify -p k.pub spliced.jsonl
+	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of another sealed stream ($(line 1 same-key.jsonl | jq -r .sid))"
+	rehash spliced.jsonl 5
+	run -1 psm-verify -p k.pub spliced.jsonl
+	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of another sealed stream ($(line 1 same-key.jsonl | jq -r .sid))"
+}
+
+@test "psm-verify: a checkpoint replayed later fails: out of order" {
+	put s.jsonl 9 "$(line 9 s.jsonl)
+$(line 5 s.jsonl)"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output "s.jsonl: FAILED: line 10: $CHANGED"
+	rehash s.jsonl 10
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 10: checkpoint out of order (seq 1 where 3 was due): replayed or removed'
+	# In place of the one that was due.
+	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
+	put s.jsonl 9 "$(line 5 s.jsonl)"
+	rehash s.jsonl 9
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 9: checkpoint out of order (seq 1 where 2 was due): replayed or removed'
+}
+
+@test "psm-verify: a checkpoint removed, with the chain recomputed, fails at the next" {
+	sed -i '5d' s.jsonl
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 8: checkpoint out of order (seq 2 where 1 was due): replayed or removed'
+}
+
+@test "psm-verify: a stream signed by a key not given with -p fails: signed by unknown key" {
+	run -1 --separate-stderr psm-verify -p k.pub other.jsonl
+	assert_output "other.jsonl: FAILED: line 1: signed by unknown key $(cut -d' ' -f2 other.pub)"
+	assert_stderr ''
+}
+
+@test "psm-verify: with two -p keys, a stream signed by either is OK" {
+	run -0 psm-verify -p other.pub -p k.pub s.jsonl
+	assert_output --partial "$(ok_line s.jsonl "$N" 1)"
+	run -0 psm-verify -p k.pub -p other.pub other.jsonl
+	assert_output --partial "other.jsonl: OK: $N events, 1 session, sealed by $(cut -d' ' -f2 other.pub), "
+}
+
+@test "psm-verify: a rewrite with jq -c that keeps the meaning fails: the exact bytes are sealed" {
+	# An event whose text is written with a \u escape: the same string to jq.
+	sed '2s/"data":"line 1/"data":"\\u006cine 1/' rec.jsonl > esc.jsonl
+	run -1 cmp -s esc.jsonl rec.jsonl
+	[ "$(jq -c . esc.jsonl | md5sum)" = "$(jq -c . rec.jsonl | md5sum)" ]
+	psm-seal -k k.key esc.jsonl > e.jsonl
+	run -0 psm-verify -p k.pub e.jsonl
+	jq -c . e.jsonl > rewritten.jsonl
+	run -1 cmp -s e.jsonl rewritten.jsonl
+	run -1 psm-verify -p k.pub rewritten.jsonl
+	assert_output "rewritten.jsonl: FAILED: line 3: $CHANGED"
+}
+
+@test "psm-verify: an attacker who re-seals a changed recording with another key fails: unknown key" {
+	sed 's/line 1/line X/' rec.jsonl > changed.jsonl
+	psm-seal -k attacker.key changed.jsonl > forged.jsonl
+	run -1 psm-verify -p k.pub forged.jsonl
+	assert_output "forged.jsonl: FAILED: line 1: signed by unknown key $(cut -d' ' -f2 attacker.pub)"
+}
+
+@test "psm-verify: an attacker who rechains and re-signs the checkpoints with another key fails" {
+	command -v openssl >/dev/null || skip "openssl is not installed"
+	sed -i '3s/line 1/line X/' s.jsonl
+	rehash s.jsonl 3
+	# forge ID: checkpoint 1 as the attacker makes it, with the new head,
+	# naming key ID, signed with the attacker's key.
+	forge() {
+		local body sig
+		body=$(line 5 s.jsonl | sed -E "s/,\"sig\":.*//; s/\"key\":\"[0-9a-f]+\"/\"key\":\"$1\"/; s/\"head\":\"[0-9a-f]+\"/\"head\":\"$(h_of 4 s.jsonl)\"/")
+		sig=$(printf '%s' "$body" | sign attacker.key)
+		[ "${#sig}" -eq 88 ]
+		cp s.jsonl forged.jsonl
+		put forged.jsonl 5 "$body,\"sig\":\"$sig\",\"h\":\"0\"}"
+		rehash forged.jsonl 5
+	}
+	attacker=$(cut -d' ' -f2 attacker.pub)
+	forge "$attacker"
+	# Well made: a verifier that trusted the attacker's key would take it.
+	head -n 5 forged.jsonl > head.jsonl
+	run -5 psm-verify -p attacker.pub -p k.pub head.jsonl
+	assert_output 'head.jsonl: INCOMPLETE: verified through line 5, 0 lines unsealed'
+	run -1 psm-verify -p k.pub forged.jsonl
+	assert_output "forged.jsonl: FAILED: line 5: signed by unknown key $attacker"
+	# Naming the sealer's key does not help.
+	forge "$KEYID"
+	run -1 psm-verify -p k.pub forged.jsonl
+	assert_output 'forged.jsonl: FAILED: line 5: bad signature (forged or changed checkpoint)'
+}
+
+@test "psm-verify: a stream whose opening checkpoint was removed fails at line 1" {
+	sed -i '1d' s.jsonl
+	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 1: sealed, but no opening checkpoint before it (the start of the stream was removed)'
+	assert_stderr ''
+}
+
+@test "psm-verify: a checkpoint of an unknown format version is exit 3, named by FILE:LINE once" {
+	sed -i '5s/"v":1,/"v":2,/' s.jsonl
+	rehash s.jsonl 5
+	run -3 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output ''
+	assert_stderr 'psm-verify: s.jsonl:5: checkpoint format version 2 is not known to this psm-verify'
+}
+
+@test "psm-verify: a line that is not JSON after the first, with a chain hash, fails as malformed" {
+	put s.jsonl 3 "{\"sid\":,\"h\":\"$(printf '%064d' 0)\"}"
+	rehash s.jsonl 3
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 3: malformed: unexpected character'
+}
+
+@test "psm-verify: a line over 1 MiB fails with its line number" {
+	{
+		head -n 4 s.jsonl
+		printf '{"sid":"%s","seq":3,"t":99999999,"type":"out","data":"' "$SID"
+		head -c 1100000 /dev/zero | tr '\0' a
+		printf '","h":"%064d"}\n' 0
+		tail -n +5 s.jsonl
+	} > big.jsonl
+	run -1 psm-verify -p k.pub big.jsonl
+	assert_output 'big.jsonl: FAILED: line 5: longer than 1 MiB'
+}
+
+@test "psm-verify: an unsealed recording is not a sealed stream (exit 3, FILE:1 on stderr)" {
+	run -3 --separate-stderr psm-verify -p k.pub rec.jsonl
+	assert_output ''
+	assert_stderr 'psm-verify: rec.jsonl:1: not a sealed psm stream (line 1 has no chain hash)'
+	echo 'not json at all' > text.jsonl
+	run -3 --separate-stderr psm-verify -p k.pub text.jsonl
+	assert_stderr 'psm-verify: text.jsonl:1: not a sealed psm stream (line 1 has no chain hash)'
+}
+
+@test "psm-verify: an empty file is not a sealed stream (exit 3)" {
+	: > empty.jsonl
+	run -3 --separate-stderr psm-verify -p k.pub empty.jsonl
+	assert_output ''
+	assert_stderr 'psm-verify: empty.jsonl:1: not a sealed psm stream (empty)'
+}
+
+@test "psm-verify: a file that cannot be read is exit 4 with its name" {
+	run -4 --separate-stderr psm-verify -p k.pub no-such.jsonl
+	assert_stderr 'psm-verify: no-such.jsonl: No such file or directory'
+	assert_output ''
+	mkdir dir.jsonl
+	run -4 --separate-stderr psm-verify -p k.pub dir.jsonl
+	assert_stderr 'psm-verify: dir.jsonl: Is a directory'
+}
+
+@test "psm-verify: several files: one line each, and the worst status (1, then 3, then 5)" {
+	head -n 9 s.jsonl > incomplete.jsonl
+	sed '3s/line 1/line X/' s.jsonl > failed.jsonl
+	run -5 --separate-stderr psm-verify -p k.pub s.jsonl incomplete.jsonl
+	assert_line --index 0 --partial "$(ok_line s.jsonl "$N" 1)"
+	assert_line --index 1 'incomplete.jsonl: INCOMPLETE: verified through line 9, 0 lines unsealed'
+	[ "${#lines[@]}" -eq 2 ]
+	run -3 --separate-stderr psm-verify -p k.pub incomplete.jsonl rec.jsonl s.jsonl
+	assert_line --index 0 'incomplete.jsonl: INCOMPLETE: verified through line 9, 0 lines unsealed'
+	assert_line --index 1 --partial "$(ok_line s.jsonl "$N" 1)"
+	[ "${#lines[@]}" -eq 2 ]
+	assert_stderr 'psm-verify: rec.jsonl:1: not a sealed psm stream (line 1 has no chain hash)'
+	run -1 --separate-stderr psm-verify -p k.pub rec.jsonl incomplete.jsonl failed.jsonl s.jsonl
+	assert_output "incomplete.jsonl: INCOMPLETE: verified through line 9, 0 lines unsealed
+failed.jsonl: FAILED: line 3: $CHANGED
+$(psm-verify -p k.pub s.jsonl)"
+	assert_stderr 'psm-verify: rec.jsonl:1: not a sealed psm stream (line 1 has no chain hash)'
+	run -0 psm-verify -p k.pub s.jsonl s.jsonl
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "psm-verify: --json gives one JSON object per file with its status and where it stopped" {
+	head -n 10 s.jsonl > incomplete.jsonl
+	sed '3s/line 1/line X/' s.jsonl > failed.jsonl
+	run -1 --separate-stderr psm-verify --json -p k.pub s.jsonl incomplete.jsonl failed.jsonl rec.jsonl
+	assert_stderr ''
+	[ "${#lines[@]}" -eq 4 ]
+	printf '%s\n' "$output" > report.jsonl
+	stream=$(line 1 s.jsonl | jq -r .sid)
+	line 1 report.jsonl | jq -e --arg k "$KEYID" --arg s "$stream" --argjson n "$N" --argjson t "$T" '
+		.file == "s.jsonl" and .status == "OK" and .lines == $t and .verified_through == $t and
+		.events == $n and .sessions == 1 and .key == $k and .stream == $s and .cut == false and
+		(.from | test("^[0-9-]{10}T")) and (.to | test("^[0-9-]{10}T")) and (has("reason") | not)'
+	line 2 report.jsonl | jq -e --arg s "$stream" '
+		.file == "incomplete.jsonl" and .status == "INCOMPLETE" and .lines == 10 and
+		.verified_through == 9 and .events == 7 and .stream == $s and
+		.reason == "verified through line 9, 1 line unsealed"'
+	line 3 report.jsonl | jq -e --arg r "line 3: $CHANGED" '
+		.file == "failed.jsonl" and .status == "FAILED" and .lines == 3 and
+		.verified_through == 1 and .reason == $r'
+	line 4 report.jsonl | jq -e '
+		.file == "rec.jsonl" and .status == "INVALID" and .verified_through == 0 and
+		.reason == "not a sealed psm stream (line 1 has no chain hash)"'
+}
+
+@test "psm-verify: --json names the file as a JSON string, whatever its name" {
+	cp s.jsonl 'a "quoted" \ name.jsonl'
+	run -0 psm-verify -j -p k.pub 'a "quoted" \ name.jsonl'
+	printf '%s\n' "$output" | jq -e '.file == "a \"quoted\" \\ name.jsonl" and .status == "OK"'
+}
+
+@test "psm-verify: usage errors exit 2 and point to --help" {
+	run -2 --separate-stderr psm-verify s.jsonl
+	assert_stderr "psm-verify: a public key is required: -p BASE.pub
+Try 'psm-verify --help'"
+	assert_output ''
+	run -2 --separate-stderr psm-verify -p k.pub --no-such-option s.jsonl
+	assert_stderr --partial "Try 'psm-verify --help'"
+	run -2 --separate-stderr psm-verify -p
+	assert_stderr --partial "Try 'psm-verify --help'"
+}
+
+@test "psm-verify: a public key file that is not one is exit 3 with FILE:1" {
+	echo 'hello world' > bad.pub
+	run -3 --separate-stderr psm-verify -p bad.pub s.jsonl
+	assert_stderr 'psm-verify: bad.pub:1: not a psm public key (ed25519 KEYID [NAME] KEY)'
+	assert_output ''
+	run -3 --separate-stderr psm-verify -p k.key s.jsonl
+	assert_stderr 'psm-verify: k.key:1: not a psm public key (ed25519 KEYID [NAME] KEY)'
+	sed 's/ [0-9a-f]\{16\} / 0123456789abcdef /' k.pub > id.pub
+	run -3 --separate-stderr psm-verify -p id.pub s.jsonl
+	assert_stderr 'psm-verify: id.pub:1: the key id does not match the key'
+	sed -E 's/ [A-Za-z0-9+/]{43}=$/ AAAA/' k.pub > short.pub
+	run -3 --separate-stderr psm-verify -p short.pub s.jsonl
+	assert_stderr 'psm-verify: short.pub:1: the public key is not 32 bytes of base64'
+	sed 's/ verify-test / bad;name /' k.pub > name.pub
+	run -3 --separate-stderr psm-verify -p name.pub s.jsonl
+	assert_stderr 'psm-verify: name.pub:1: invalid key name'
+	: > empty.pub
+	run -3 --separate-stderr psm-verify -p empty.pub s.jsonl
+	assert_stderr 'psm-verify: empty.pub:1: empty public key file'
+	run -4 --separate-stderr psm-verify -p no-such.pub s.jsonl
+	assert_stderr 'psm-verify: no-such.pub: No such file or directory'
+}
+
+@test "psm-verify: --help lists every option on stdout, --version prints the version" {
+	run -0 --separate-stderr psm-verify --help
+	for o in --pubkey --json --no-sandbox --help --version; do
+		assert_output --partial -- "$o"
+	done
+	assert_stderr ''
+	run -0 psm-verify --version
+	assert_output --regexp '^psm-verify [0-9]+\.[0-9]+\.[0-9]+$'
+}
+
+@test "psm-verify: works in its sandbox with stdout on a pipe, /dev/null and a file" {
+	run -0 --separate-stderr bash -c 'psm-verify -p k.pub s.jsonl | cat; exit ${PIPESTATUS[0]}'
+	assert_output --partial "$(ok_line s.jsonl "$N" 1)"
+	run -0 --separate-stderr bash -c 'psm-verify -p k.pub s.jsonl > /dev/null'
+	assert_output ''
+	assert_stderr ''
+	run -0 --separate-stderr bash -c 'psm-verify -p k.pub s.jsonl > out.txt'
+	run cat out.txt
+	assert_output --partial "$(ok_line s.jsonl "$N" 1)"
+	# A failure report goes the same ways.
+	sed '3s/line 1/line X/' s.jsonl > failed.jsonl
+	run -1 --separate-stderr bash -c 'psm-verify -p k.pub failed.jsonl > /dev/null'
+	assert_stderr ''
+}
+
+@test "psm-verify: works in its sandbox with stdout on a terminal" {
+	tmux_start "psm-verify -p k.pub s.jsonl; echo rc=\$? > rc; sleep 60"
+	wait_for 10 test -s rc
+	run cat rc
+	assert_output rc=0
+	wait_for 5 tmux_screen_has "s.jsonl: OK: $N events"
+}
+
+@test "psm-verify: stdout on /dev/full is exit 4 with the reason, not a kill by the sandbox" {
+	run -4 --separate-stderr bash -c 'psm-verify -p k.pub s.jsonl > /dev/full'
+	assert_stderr 'psm-verify: stdout: No space left on device'
+	run -4 --separate-stderr bash -c 'psm-verify --json -p k.pub s.jsonl > /dev/full'
+	assert_stderr 'psm-verify: stdout: No space left on device'
+	run -4 --separate-stderr bash -c 'psm-verify --no-sandbox -p k.pub s.jsonl > /dev/full'
+	assert_stderr 'psm-verify: stdout: No space left on device'
+}
+
+@test "psm-verify: --no-sandbox is accepted and verifies the same way" {
+	run -0 psm-verify --no-sandbox -p k.pub s.jsonl
+	assert_output "$(psm-verify -p k.pub s.jsonl)"
+	sed '3s/line 1/line X/' s.jsonl > failed.jsonl
+	run -1 psm-verify --no-sandbox -p k.pub failed.jsonl
+	assert_output "failed.jsonl: FAILED: line 3: $CHANGED"
+}
+
+@test "psm-verify: the seccomp filter is in force while it reads" {
+	[ "$(awk '/^Seccomp:/ { print $2 }' /proc/self/status)" = 0 ] || skip "the tests already run under seccomp"
+	mkfifo in
+	psm-verify -p k.pub in > out.txt 3>&- &
+	pid=$!
+	BG_PIDS+=("$pid")
+	exec 7<> in
+	head -n 3 s.jsonl >&7
+	wait_for 5 grep -q "$(printf '^Seccomp:\t2$')" "/proc/$pid/status"
+	tail -n +4 s.jsonl >&7
+	exec 7>&-
+	wait "$pid"
+	run cat out.txt
+	assert_output --partial "$(ok_line in "$N" 1)"
+}
+
+@test "psm-verify: a system call outside the sandbox's list kills it" {
+	[ -z "${PSM_SANITIZED:-}" ] || skip "LD_PRELOAD does not mix with the sanitizer runtime"
+	command -v cc >/dev/null || skip "no C compiler"
+	cat > late.c <<-'EOF'
+	#include <sys/syscall.h>
+	#include <unistd.h>
+	/* Runs at exit, after the sandbox is in force: getppid is not on its list. */
+	__attribute__((destructor)) static void late(void) { syscall(SYS_getppid); }
+	EOF
+	cc -shared -fPIC -o late.so late.c
+	run -159 env LD_PRELOAD=$PWD/late.so psm-verify -p k.pub s.jsonl
+	run -0 env LD_PRELOAD=$PWD/late.so psm-verify --no-sandbox -p k.pub s.jsonl
+}
+
+@test "psm-verify: two sealed streams interleaved line by line in one log verify together" {
+	psm-seal -k k.key --every 2 rec.jsonl > a.jsonl
+	psm-seal -k other.key --every 2 rec2.jsonl > b.jsonl
+	# interleave: a line of one, a line of the other, as two live sealers appending with >>
+	paste -d '\n' a.jsonl b.jsonl | sed '/^$/d' > log.jsonl
+	[ "$(wc -l < log.jsonl)" -eq $(( $(wc -l < a.jsonl) + $(wc -l < b.jsonl) )) ]
+	run -0 psm-verify -p k.pub -p other.pub log.jsonl
+	assert_output --regexp "^log.jsonl: OK: $(( N + $(wc -l < rec2.jsonl) )) events, 2 sessions, 2 sealed streams, sealed by [0-9a-f]{16},[0-9a-f]{16}, "
+	# one stream's final seal removed: the other is fine, this one is unfinished
+	grep -v "\"type\":\"seal\".*$(cut -d' ' -f2 other.pub)" log.jsonl > cut.jsonl
+	run -5 psm-verify -p k.pub -p other.pub cut.jsonl
+	assert_output --regexp '^cut.jsonl: INCOMPLETE: verified through line [0-9]+, 0 lines unsealed$'
+	# a line moved from one stream into the middle of the other's run still fails
+	sed -n 3p b.jsonl > moved
+	{ head -n 4 a.jsonl; cat moved; tail -n +5 a.jsonl; } > mixed.jsonl
+	run -1 psm-verify -p k.pub -p other.pub mixed.jsonl
+	assert_output --partial 'mixed.jsonl: FAILED: line 5: '
+}
+
+@test "psm-verify: live sealers appending to one log with >> give a log that verifies" {
+	mkfifo in1 in2
+	psm-seal -k k.key --interval 1s < in1 >> shared.jsonl &
+	BG_PIDS+=($!)
+	psm-seal -k other.key --interval 1s < in2 >> shared.jsonl &
+	BG_PIDS+=($!)
+	exec 7>in1 8>in2
+	head -n 4 rec.jsonl >&7
+	cat rec2.jsonl >&8
+	tail -n +5 rec.jsonl >&7
+	exec 7>&- 8>&-
+	wait "${BG_PIDS[@]}"
+	BG_PIDS=()
+	run -0 psm-verify -p k.pub -p other.pub shared.jsonl
+	assert_output --partial 'shared.jsonl: OK: '
+	assert_output --partial '2 sealed streams'
+}
