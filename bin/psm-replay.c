@@ -422,7 +422,6 @@ read_input(struct replay *rp, int fd, const char *name)
 	}
 	rp->name = name;
 	psm_lines_init(&r, fd, name);
-	r.max = PSM_SEALED_LINE_MAX;	/* a sealed stream is read too */
 	for (;;) {
 		int st = psm_lines_next(&r, &line, &len);
 
@@ -467,7 +466,6 @@ pick_newest(struct replay *rp, const char *path)
 	if (fd < 0)
 		err(PSM_EXIT_OS, "%s", path);
 	psm_lines_init(&r, fd, path);
-	r.max = PSM_SEALED_LINE_MAX;
 	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
 		struct psm_event ev;
 		if (psm_event_parse(&ev, line, len) == NULL && psm_event_is(&ev, "start"))

@@ -336,7 +336,6 @@ continue_file(struct sealer *s, int fd, const char *path)
 	psm_seckey_public(&s->key, &self);
 	psm_verifier_init(&v, &self, 1);
 	psm_lines_init(&r, fd, path);
-	r.max = PSM_SEALED_LINE_MAX;
 	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
 		if (psm_verifier_line(&v, line, len) < 0)
 			break;

@@ -183,7 +183,6 @@ verify(const struct options *opt, int fd, const char *name)
 
 	psm_verifier_init(&v, opt->keys, opt->nkeys);
 	psm_lines_init(&r, fd, name);
-	r.max = PSM_SEALED_LINE_MAX;
 	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
 		if (psm_verifier_line(&v, line, len) < 0)
 			break;

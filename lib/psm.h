@@ -121,7 +121,7 @@ struct psm_lines {
 	int fd;
 	const char *name;
 	uint64_t lineno;	/* of the line last returned */
-	size_t max;		/* longest line taken (PSM_LINE_MAX) */
+	size_t max;		/* longest line taken: PSM_SEALED_LINE_MAX if sealed */
 	bool wait_before_read;	/* a live input: read only after poll says so */
 	bool may_read;
 	char *buf;
@@ -179,7 +179,8 @@ int psm_rec_tick(struct psm_rec *r);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
-/* chain.c: the hash chain of a sealed stream (psm-seal, psm-verify). */
+/* chain.c: the hash chain of a sealed stream (psm-seal, psm-verify);
+ * seal.c: the text psm-seal adds to a line (psm_hex ... psm_seal_split). */
 #define PSM_SEAL_SUFFIX_LEN 72		/* ,"h":"<64 hex>"} */
 struct psm_chain {
 	void *ctx, *md;			/* OpenSSL's EVP_MD_CTX and EVP_MD */

@@ -594,7 +594,19 @@ psm_lines_init(struct psm_lines *r, int fd, const char *name)
 	memset(r, 0, sizeof *r);
 	r->fd = fd;
 	r->name = name;
-	r->max = PSM_LINE_MAX;
+	r->max = PSM_SEALED_LINE_MAX;
+}
+
+/* Over 1 MiB: only a sealed line, by what psm-seal added to it. */
+static bool
+too_long(const struct psm_lines *r, const char *line, size_t n)
+{
+	size_t before;
+	unsigned char h[32];
+
+	if (n <= PSM_LINE_MAX)
+		return false;
+	return n > r->max || !psm_seal_split(line, n, &before, h);
 }
 
 /* Make room to read more: slide the pending line down, or grow. */
@@ -631,7 +643,7 @@ psm_lines_next(struct psm_lines *r, const char **line, size_t *len)
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - (r->buf + r->start));
 			r->lineno++;
-			if (n > r->max)
+			if (too_long(r, r->buf + r->start, n))
 				return PSM_LINE_TOOLONG;
 			*line = r->buf + r->start;
 			*len = n;
