@@ -60,7 +60,7 @@ lint-man:
 	@for m in $(MANPAGES); do mandoc -Tlint -W warning $$m || exit 1; done
 
 # The tests run against the executables in $(O)/bin; the last line of
-# tests/run.sh is "N passed, N failed".
+# tests/run.sh is "N passed, N failed, N skipped".
 check: deps
 	$(MAKE) all $(O)/tests/fuzz/replay
 	$(MAKE) lint-man
