@@ -40,16 +40,6 @@ put_escape(char *o, unsigned char c)
 	return o + 5;
 }
 
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
-/* High bit set in each byte of w that is zero, and only there. */
-static inline uint64_t
-zero_bytes(uint64_t w)
-{
-	return ~(((w & ~HIGHS) + ~HIGHS) | w) & HIGHS;
-}
-
 /*
  * Marks (high bit of the byte) of the bytes at p that need escaping: a
  * control byte, '"', backslash or DEL. Exact for each byte, so the first
@@ -62,9 +52,9 @@ escapes8(const unsigned char *p)
 	uint64_t w;
 
 	memcpy(&w, p, 8);
-	uint64_t control = ~(((w & ~HIGHS) + ONES * 0x60) | w) & HIGHS;
-	return control | zero_bytes(w ^ (ONES * '"')) | zero_bytes(w ^ (ONES * '\\')) |
-	    zero_bytes(w ^ (ONES * 0x7f));
+	uint64_t control = psm_control_bytes(w);
+	return control | psm_zero_bytes(w ^ (PSM_ONES * '"')) | psm_zero_bytes(w ^ (PSM_ONES * '\\')) |
+	    psm_zero_bytes(w ^ (PSM_ONES * 0x7f));
 }
 
 /*

@@ -53,6 +53,25 @@ void psm_new_sid(char out[PSM_SID_LEN + 1]);
 bool psm_sid_valid(const char *s, size_t n);
 int psm_write_all(int fd, const void *p, size_t n);
 
+/*
+ * Bit tricks on eight bytes at once, for the string scans of the reader
+ * and the writer: the high bit of each byte of the result marks a byte of
+ * w that is zero (psm_zero_bytes) or below 0x20 (psm_control_bytes),
+ * exactly, so that the lowest mark says where to stop.
+ */
+#define PSM_ONES UINT64_C(0x0101010101010101)
+#define PSM_HIGHS UINT64_C(0x8080808080808080)
+static inline uint64_t
+psm_zero_bytes(uint64_t w)
+{
+	return ~(((w & ~PSM_HIGHS) + ~PSM_HIGHS) | w) & PSM_HIGHS;
+}
+static inline uint64_t
+psm_control_bytes(uint64_t w)
+{
+	return ~(((w & ~PSM_HIGHS) + PSM_ONES * 0x60) | w) & PSM_HIGHS;
+}
+
 /* utf8.c */
 bool psm_utf8_valid(const unsigned char *p, size_t n);
 size_t psm_utf8_sequence_len(const unsigned char *p, size_t n, bool *cut);

@@ -99,20 +99,10 @@ check_escape(struct parser *ps)
 	return true;
 }
 
-#define ONES UINT64_C(0x0101010101010101)
-#define HIGHS UINT64_C(0x8080808080808080)
-
 static inline bool
 little_endian(void)
 {
 	return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
-}
-
-/* High bit set in each byte of w that is zero, and only there. */
-static inline uint64_t
-zero_bytes(uint64_t w)
-{
-	return ~(((w & ~HIGHS) + ~HIGHS) | w) & HIGHS;
 }
 
 /*
@@ -126,9 +116,9 @@ stops8(const char *p)
 	uint64_t w;
 
 	memcpy(&w, p, 8);
-	uint64_t control = ~(((w & ~HIGHS) + ONES * 0x60) | w) & HIGHS;
-	return control | (w & HIGHS) | zero_bytes(w ^ (ONES * '"')) |
-	    zero_bytes(w ^ (ONES * '\\'));
+	uint64_t control = psm_control_bytes(w);
+	return control | (w & PSM_HIGHS) | psm_zero_bytes(w ^ (PSM_ONES * '"')) |
+	    psm_zero_bytes(w ^ (PSM_ONES * '\\'));
 }
 
 /*

@@ -44,3 +44,12 @@ tmux_screen_has() { tmux_screen | grep -qF -- "$1"; }
 tmux_stop() {
 	[ -z "${TMUX_SOCKET:-}" ] || tmux -L "$TMUX_SOCKET" kill-server 2>/dev/null || true
 }
+
+# build_late_syscall LIB: a library for LD_PRELOAD that makes a system call
+# outside the sandbox's list (getppid) at exit, after the sandbox is in force.
+build_late_syscall() {
+	command -v cc >/dev/null || skip "no C compiler"
+	printf '%s\n' '#include <sys/syscall.h>' '#include <unistd.h>' \
+		'__attribute__((destructor)) static void late(void) { syscall(SYS_getppid); }' > "$1.c"
+	cc -shared -fPIC -o "$1" "$1.c"
+}

@@ -618,14 +618,7 @@ Try 'psm-verify --help'"
 
 @test "psm-verify: a system call outside the sandbox's list kills it" {
 	[ -z "${PSM_SANITIZED:-}" ] || skip "LD_PRELOAD does not mix with the sanitizer runtime"
-	command -v cc >/dev/null || skip "no C compiler"
-	cat > late.c <<-'EOF'
-	#include <sys/syscall.h>
-	#include <unistd.h>
-	/* Runs at exit, after the sandbox is in force: getppid is not on its list. */
-	__attribute__((destructor)) static void late(void) { syscall(SYS_getppid); }
-	EOF
-	cc -shared -fPIC -o late.so late.c
+	build_late_syscall late.so
 	run -159 env LD_PRELOAD=$PWD/late.so psm-verify -p k.pub s.jsonl
 	run -0 env LD_PRELOAD=$PWD/late.so psm-verify --no-sandbox -p k.pub s.jsonl
 }
