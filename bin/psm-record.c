@@ -39,6 +39,7 @@ struct options {
 	bool no_input, no_pty, fail_open;
 	uint64_t max_time;
 	char **command;		/* NULL: the user's shell */
+	const char *shell_command;	/* -c STRING */
 };
 
 struct session {
@@ -77,10 +78,11 @@ usage(void)
 static void
 help(void)
 {
-	printf("Usage: psm-record [-o FILE|DIR/] [options] [--] [COMMAND [ARG...]]\n"
+	printf("Usage: psm-record [-o FILE|DIR/] [options] [--] [COMMAND [ARG...] | -c STRING]\n"
 	    "Run COMMAND (default: your login shell) on a pseudo-terminal and record\n"
 	    "the session as a psm stream.\n\n"
 	    "  -o, --output=FILE      append the recording to FILE (DIR/: a new file per session)\n"
+	    "  -c, --command=STRING   run STRING with the session's shell, as a shell's -c does\n"
 	    "      --no-input         do not record typed input\n"
 	    "      --no-pty           run COMMAND on pipes; record stdout and stderr apart\n"
 	    "      --fail-open        keep the session going when the recording cannot be written\n"
@@ -96,6 +98,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
+		{ "command", required_argument, NULL, 'c' },
 		{ "no-input", no_argument, NULL, OPT_NO_INPUT },
 		{ "no-pty", no_argument, NULL, OPT_NO_PTY },
 		{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
@@ -106,9 +109,10 @@ parse_options(int argc, char **argv, struct options *opt)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+o:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:c:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt->output = optarg; break;
+		case 'c': opt->shell_command = optarg; break;
 		case OPT_NO_INPUT: opt->no_input = true; break;
 		case OPT_NO_PTY: opt->no_pty = true; break;
 		case OPT_FAIL_OPEN: opt->fail_open = true; break;
@@ -125,32 +129,62 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (optind < argc)
 		opt->command = argv + optind;
+	if (opt->command != NULL && opt->shell_command != NULL) {
+		warnx("-c STRING and a COMMAND exclude each other");
+		usage();
+	}
+}
+
+/* Whether path is this very program (psm-record as a user's login shell). */
+static bool
+is_self(const char *path)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && stat("/proc/self/exe", &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /*
- * With no COMMAND: $SSH_ORIGINAL_COMMAND when sshd runs us as its
- * ForceCommand (so `ssh host cmd` is recorded too), else the login shell
- * from the password database (not $SHELL: the recorded user sets that).
+ * The shell of the session: the login shell from the password database
+ * (not $SHELL: the recorded user sets that). When that is psm-record
+ * itself, deployed as the login shell, the session gets bash, or sh.
+ */
+static const char *
+session_shell(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *shell = pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
+
+	if (is_self(shell))
+		shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+	return shell;
+}
+
+/*
+ * With no COMMAND: the string of -c (as a login shell is run by sshd and
+ * su), else $SSH_ORIGINAL_COMMAND when sshd runs us as its ForceCommand
+ * (so `ssh host cmd` is recorded too), each with the session's shell;
+ * else that shell as a login shell.
  */
 static char **
-command_to_run(char **command, char **file)
+command_to_run(const struct options *opt, char **file)
 {
 	static char *argv[4];
 	static char login_name[PATH_MAX];
-	struct passwd *pw = getpwuid(getuid());
-	const char *shell = pw && pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
-	const char *ssh_cmd = getenv("SSH_ORIGINAL_COMMAND");
-	const char *base;
+	const char *shell, *base;
+	const char *string = opt->shell_command ? opt->shell_command : getenv("SSH_ORIGINAL_COMMAND");
 
-	if (command != NULL) {
-		*file = command[0];
-		return command;
+	if (opt->command != NULL) {
+		*file = opt->command[0];
+		return opt->command;
 	}
+	shell = session_shell();
 	*file = xstrdup(shell);
-	if (ssh_cmd != NULL) {
+	if (string != NULL) {
 		argv[0] = *file;
 		argv[1] = "-c";
-		argv[2] = (char *)ssh_cmd;
+		argv[2] = (char *)string;
 		argv[3] = NULL;
 		return argv;
 	}
@@ -859,7 +893,7 @@ main(int argc, char **argv)
 	int fd;
 
 	parse_options(argc, argv, &opt);
-	cmd = command_to_run(opt.command, &file);
+	cmd = command_to_run(&opt, &file);
 	if (invoked_by_sshd_without_pty(&opt))
 		opt.no_pty = true;
 	init_session(&s, &opt);

@@ -65,13 +65,16 @@ _psm()
 	local cmd=${words[0]##*/} opts i
 	case $cmd in
 	psm-record)
-		opts='-o --output --no-input --no-pty --fail-open --max-time -h --help -V --version'
+		opts='-o --output -c --command --no-input --no-pty --fail-open --max-time -h --help -V --version'
 		# Options end at "--" or at the first operand: the command.
 		for ((i = 1; i < cword; i++)); do
 			case ${words[i]} in
 			--)
 				_psm_command $((i + 1))
 				return
+				;;
+			-c | --command)
+				return	# a shell command line: nothing to offer
 				;;
 			-o | --output | --max-time)
 				# the value; "--output = FILE" when bash split at the '='
@@ -90,8 +93,8 @@ _psm()
 			_psm_files
 			return
 			;;
-		--max-time)
-			return	# a duration: 90s, 15m, 2h, 1d
+		--max-time | -c | --command)
+			return	# a duration: 90s, 15m, 2h, 1d; a command line
 			;;
 		esac
 		$split && return

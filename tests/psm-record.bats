@@ -413,3 +413,13 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	run -0 psm-replay --raw rest.jsonl
 	assert_output --partial after-crash
 }
+
+@test "psm-record: -c STRING runs it with the session's shell, as a login shell is asked to" {
+	run -3 psm-record -o s.jsonl -c 'echo "via -c $((1+1))"; exit 3' </dev/null
+	assert_output --partial 'via -c 2'
+	shell=$(getent passwd "$(id -un)" | cut -d: -f7)
+	run start_field '.argv | join(" ")'
+	assert_output "$shell -c echo \"via -c \$((1+1))\"; exit 3"
+	run -2 --separate-stderr psm-record -c 'true' -- ls
+	assert_stderr --partial '-c STRING and a COMMAND exclude each other'
+}

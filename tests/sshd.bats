@@ -41,6 +41,7 @@ setup_file() {
 }
 
 teardown_file() {
+	[ -s "${SSHD_DIR:-/nonexistent}/login.pid" ] && kill "$(cat "$SSHD_DIR/login.pid")" 2>/dev/null || true
 	[ -s "${SSHD_DIR:-/nonexistent}/sshd.pid" ] && kill "$(cat "$SSHD_DIR/sshd.pid")" 2>/dev/null || true
 }
 
@@ -93,4 +94,58 @@ recording_with() {
 	assert_output --regexp '^-[a-z]+sh true$'
 	run psm-replay --raw "$f"
 	assert_output --partial 'marker-42'
+}
+
+# psm-record as the login shell: a second sshd, without ForceCommand, in a
+# mount namespace of its own where /etc/passwd (bind-mounted over, for it
+# alone) gives this user psm-record as shell and a home in the test's tmp.
+start_login_shell_sshd() {
+	command -v unshare >/dev/null || skip "unshare is not installed"
+	local user home passwd
+	user=$(id -un)
+	home=$SSHD_DIR/home
+	passwd=$SSHD_DIR/passwd
+	mkdir -p "$home"
+	awk -F: -v OFS=: -v u="$user" -v h="$home" -v s="$PSM_BIN/psm-record" \
+		'$1 == u { $6 = h; $7 = s } { print }' /etc/passwd > "$passwd"
+	LOGIN_PORT=$(free_port)
+	sed -e "s/^ListenAddress .*/ListenAddress 127.0.0.1:$LOGIN_PORT/" \
+		-e "s|^PidFile .*|PidFile $SSHD_DIR/login.pid|" -e '/^ForceCommand/d' \
+		"$SSHD_DIR/sshd_config" > "$SSHD_DIR/login_config"
+	unshare -m sh -c "mount --bind '$passwd' /etc/passwd && exec /usr/sbin/sshd -f '$SSHD_DIR/login_config' -E '$SSHD_DIR/login.log'" ||
+		skip "cannot make a mount namespace here"
+	wait_for 10 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$LOGIN_PORT) 2>/dev/null"
+	RECORDINGS=$home/.local/state/psm
+}
+
+stop_login_shell_sshd() {
+	[ -s "$SSHD_DIR/login.pid" ] && kill "$(cat "$SSHD_DIR/login.pid")" 2>/dev/null || true
+}
+
+ssh_login() {
+	ssh -i "$SSHD_DIR/user_key" -p "$LOGIN_PORT" -o BatchMode=yes \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		"$(id -un)@127.0.0.1" "$@"
+}
+
+@test "sshd login shell: with psm-record as the user's shell, 'ssh host cmd' and 'ssh host' are recorded" {
+	start_login_shell_sshd
+	run -0 ssh_login 'echo as-login-shell-$((2*21))'
+	run -0 bash -c "printf 'echo interactive-\$((40+3))\nexit\n' | ssh -tt -i '$SSHD_DIR/user_key' -p $LOGIN_PORT \
+		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		$(id -un)@127.0.0.1"
+	stop_login_shell_sshd
+	assert_output --partial 'interactive-43'
+	run ls "$RECORDINGS"
+	[ "${#lines[@]}" -eq 2 ]
+	f=$(grep -l 'as-login-shell-' "$RECORDINGS"/*.jsonl)
+	run jq -r 'select(.type == "start") | "\(.mode) \(.argv | join(" "))"' "$f"
+	assert_output 'pipes /bin/bash -c echo as-login-shell-$((2*21))'
+	run psm-replay --raw "$f"
+	assert_output 'as-login-shell-42'
+	f=$(grep -L 'as-login-shell-' "$RECORDINGS"/*.jsonl)
+	run jq -r 'select(.type == "start") | .argv[0]' "$f"
+	assert_output -- '-bash'
+	run psm-replay --raw "$f"
+	assert_output --partial 'interactive-43'
 }
