@@ -53,3 +53,11 @@ build_late_syscall() {
 		'__attribute__((destructor)) static void late(void) { syscall(SYS_getppid); }' > "$1.c"
 	cc -shared -fPIC -o "$1" "$1.c"
 }
+
+# stop_background: kill what a test started in the background (BG_PIDS).
+stop_background() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+}

@@ -31,10 +31,7 @@ setup() {
 }
 
 teardown() {
-	local pid
-	for pid in "${BG_PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null || true
-	done
+	stop_background
 	tmux_stop
 }
 
