@@ -42,6 +42,16 @@ _psm_command()
 	fi
 }
 
+# _psm_options_or_files OPTS: an option when the word starts with '-', else a file.
+_psm_options_or_files()
+{
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$1" -- "$cur"))
+	else
+		_psm_files
+	fi
+}
+
 _psm()
 {
 	local cur prev words cword split=false
@@ -112,12 +122,7 @@ _psm()
 			return	# a number, a number of seconds, a session id
 			;;
 		esac
-		$split && return
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-		else
-			_psm_files
-		fi
+		$split || _psm_options_or_files "$opts"
 		;;
 	psm-keygen)
 		opts='-o --output -n --id --no-passphrase -h --help -V --version'
@@ -134,7 +139,6 @@ _psm()
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		;;
 	psm-seal)
-		opts='-k --key -n --every -t --interval -a --append --no-sandbox -h --help -V --version'
 		case $prev in
 		-k | --key | -a | --append)
 			_psm_files
@@ -144,27 +148,17 @@ _psm()
 			return	# a number of events, a duration
 			;;
 		esac
-		$split && return
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-		else
-			_psm_files
-		fi
+		$split || _psm_options_or_files '-k --key -n --every -t --interval -a --append
+		    --no-sandbox -h --help -V --version'
 		;;
 	psm-verify)
-		opts='-p --pubkey -j --json --no-sandbox -h --help -V --version'
 		case $prev in
 		-p | --pubkey)
 			_psm_files
 			return
 			;;
 		esac
-		$split && return
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-		else
-			_psm_files
-		fi
+		$split || _psm_options_or_files '-p --pubkey -j --json --no-sandbox -h --help -V --version'
 		;;
 	esac
 } &&
