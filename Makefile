@@ -20,14 +20,30 @@ LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
 MANPAGES = $(wildcard man/*.[157])
 
-DEP_PKGS = uuid libcrypto libsodium libseccomp
-DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DEP_PKGS) 2>/dev/null)
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(DEP_PKGS) 2>/dev/null || echo -luuid -lcrypto -lsodium -lseccomp)
+# One pkg-config query per library; each program links only what it uses.
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null || echo $(2))
+UUID_CFLAGS := $(call pkg_cflags,uuid)
+UUID_LIBS := $(call pkg_libs,uuid,-luuid)
+CRYPTO_CFLAGS := $(call pkg_cflags,libcrypto)
+CRYPTO_LIBS := $(call pkg_libs,libcrypto,-lcrypto)
+SODIUM_CFLAGS := $(call pkg_cflags,libsodium)
+SODIUM_LIBS := $(call pkg_libs,libsodium,-lsodium)
+SECCOMP_CFLAGS := $(call pkg_cflags,libseccomp)
+SECCOMP_LIBS := $(call pkg_libs,libseccomp,-lseccomp)
+DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS)
+
+LIBS_psm-record = $(UUID_LIBS)
+LIBS_psm-replay = $(SECCOMP_LIBS)
+LIBS_psm-keygen = $(SODIUM_LIBS)
+LIBS_psm-seal = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
+LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS)
+ALL_DEP_LIBS = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib -DPSM_VERSION='"$(VERSION)"' \
-	$(WARN) $(HARDEN) $(DEP_CFLAGS) $(SAN) $(CFLAGS)
+	$(CPPFLAGS) $(WARN) $(HARDEN) $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN) $(LDFLAGS)
 
 LIBOBJ = $(LIBSRC:%.c=$(O)/%.o)
@@ -37,21 +53,23 @@ ASAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: $(BINS)
 
-$(O)/lib/%.o: lib/%.c lib/psm.h
+HEADERS = $(wildcard lib/*.h)
+
+$(O)/lib/%.o: lib/%.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(O)/lib/libpsm.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(O)/bin/%: bin/%.c $(O)/lib/libpsm.a lib/psm.h
+$(O)/bin/%: bin/%.c $(O)/lib/libpsm.a $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(DEP_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(LIBS_$*)
 
 # The fuzz harness as a plain program that replays the corpus (make check).
-$(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a lib/psm.h
+$(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -DSTANDALONE $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(DEP_LIBS)
+	$(CC) $(ALL_CFLAGS) -DSTANDALONE $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(ALL_DEP_LIBS)
 
 deps:
 	@scripts/deps.sh build test
@@ -83,7 +101,7 @@ fuzz: deps
 	@scripts/deps.sh fuzz
 	$(MAKE) O=build/fuzz CC=clang SAN="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" build/fuzz/lib/libpsm.a
 	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined \
-		-o build/fuzz/fuzz-reader tests/fuzz/fuzz-reader.c build/fuzz/lib/libpsm.a $(DEP_LIBS)
+		-o build/fuzz/fuzz-reader tests/fuzz/fuzz-reader.c build/fuzz/lib/libpsm.a $(ALL_DEP_LIBS)
 	mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz-reader -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \
 		build/fuzz/corpus tests/fuzz/corpus

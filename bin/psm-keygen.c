@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "psm.h"
+#include "psm_crypto.h"
 
 #define PASS_MAX 1024
 
@@ -116,7 +116,9 @@ remove_unpublished_key(void)
 static void
 write_file(int fd, const char *path, const char *text, size_t n)
 {
-	if (psm_write_all(fd, text, n) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+	struct psm_error we;
+
+	if (psm_write_all(fd, text, n, &we) < 0 || fsync(fd) < 0 || close(fd) < 0) {
 		int e = errno;
 		unlink(path);
 		errno = e;

@@ -270,8 +270,10 @@ start_on_new_line(int fd, const char *path)
 	close(rd);
 	if (!unfinished)
 		return;
-	if (psm_write_all(fd, "\n", 1) < 0)
-		err(PSM_EXIT_OS, "%s", path);
+	struct psm_error e;
+
+	if (psm_write_all(fd, "\n", 1, &e) < 0)
+		errx(PSM_EXIT_OS, "%s: %s", path, e.msg);
 }
 
 /* -o FILE appends (created 0600); DIR/ and the default get a new file. */
@@ -418,8 +420,10 @@ spawn_pty(struct session *s, const char *file, char **argv)
 	int slave;
 	struct winsize ws = { .ws_col = s->cols, .ws_row = s->rows };
 
-	if (psm_pty_open(&s->master, &slave, name, sizeof name) < 0)
-		err(PSM_EXIT_OS, "cannot open a pseudo-terminal");
+	struct psm_error e;
+
+	if (psm_pty_open(&s->master, &slave, name, sizeof name, &e) < 0)
+		xpsm_die(&e);
 	if (s->stdin_tty)
 		tcsetattr(slave, TCSANOW, &s->saved);
 	ioctl(slave, TIOCSWINSZ, &ws);
@@ -643,7 +647,9 @@ read_output(struct session *s, int *fd, int stream)
 		return;
 	}
 	int to = stream == PSM_ERR ? STDERR_FILENO : STDOUT_FILENO;
-	if (s->stdout_ok && psm_write_all(to, buf, (size_t)n) < 0)
+	struct psm_error e;
+
+	if (s->stdout_ok && psm_write_all(to, buf, (size_t)n, &e) < 0)
 		s->stdout_ok = false;	/* keep recording what no one sees */
 	psm_rec_data(&s->rec, stream, buf, (size_t)n);
 	if (s->child_done)

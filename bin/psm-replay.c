@@ -369,22 +369,21 @@ static void
 handle_line(struct replay *rp, const char *line, size_t len)
 {
 	struct psm_event ev;
-	const char *msg = psm_event_parse(&ev, line, len);
+	struct psm_error e;
 
-	if (msg != NULL)
-		bad_line(rp, "%s", msg);
-	if ((msg = psm_sessions_check(&rp->sessions, &ev, NULL)) != NULL)
-		bad_line(rp, "%s", msg);
+	if (psm_event_parse(&ev, line, len, &e) < 0 ||
+	    psm_sessions_check(&rp->sessions, &ev, &e) < 0)
+		bad_line(rp, "%s", e.msg);
 	/*
 	 * Every payload is checked, played or not: a bad one is bad input.
 	 * Only what is played is decoded; the rest is checked the cheap way.
 	 */
 	if (has_payload(&ev)) {
 		rp->payload.len = 0;
-		msg = will_play(rp, &ev) ? psm_event_payload(&ev, &rp->payload) :
-		    psm_event_payload_check(&ev, &rp->payload);
-		if (msg != NULL)
-			bad_line(rp, "%s", msg);
+		int rc = will_play(rp, &ev) ? psm_event_payload(&ev, &rp->payload, &e) :
+		    psm_event_payload_check(&ev, &rp->payload, &e);
+		if (rc < 0)
+			bad_line(rp, "%s", e.msg);
 	}
 	if (rp->opt->mode == LIST) {
 		summarize(rp, &ev);
@@ -478,7 +477,8 @@ pick_newest(struct replay *rp, const char *path)
 	psm_lines_init(&r, fd, path);
 	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
 		struct psm_event ev;
-		if (psm_event_parse(&ev, line, len) == NULL && psm_event_is(&ev, "start"))
+		struct psm_error e;
+		if (psm_event_parse(&ev, line, len, &e) == 0 && psm_event_is(&ev, "start"))
 			memcpy(rp->chosen, ev.sid, sizeof rp->chosen);
 	}
 	psm_lines_free(&r);
@@ -516,6 +516,7 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
+	psm_sessions_init(&rp.sessions);
 	read_all(&rp);
 	if (opt.mode == LIST)
 		print_list(&rp);

@@ -20,9 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <seccomp.h>
-
-#include "psm.h"
+#include "psm_crypto.h"
+#include "psm_sandbox.h"
 
 #define OUT_FLUSH_AT (1024 * 1024)
 
@@ -162,8 +161,10 @@ parse_wall(const char *s)
 static void
 flush_out(struct sealer *s)
 {
-	if (psm_write_all(s->outfd, s->out.data, s->out.len) < 0)
-		err(PSM_EXIT_OS, "%s", s->outname);
+	struct psm_error e;
+
+	if (psm_write_all(s->outfd, s->out.data, s->out.len, &e) < 0)
+		errx(PSM_EXIT_OS, "%s: %s", s->outname, e.msg);
 	s->out.len = 0;
 }
 
@@ -241,20 +242,20 @@ static const char *
 seal_line(struct sealer *s, const char *line, size_t len)
 {
 	struct psm_event ev;
-	const char *why = psm_event_parse(&ev, line, len);
+	static struct psm_error e;
 
-	if (why != NULL)
-		return why;
+	if (psm_event_parse(&ev, line, len, &e) < 0)
+		return e.msg;
 	if (psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal") ||
 	    psm_event_get(&ev, "h") != NULL)
 		return "already sealed (psm-seal's output cannot be sealed again)";
 	if (line[len - 1] != '}')
 		return "text after the closing brace";
-	if ((why = psm_sessions_check(&s->sessions, &ev, NULL)) != NULL)
-		return why;
+	if (psm_sessions_check(&s->sessions, &ev, &e) < 0)
+		return e.msg;
 	if ((psm_event_is(&ev, "in") || psm_event_is(&ev, "out") || psm_event_is(&ev, "err")) &&
-	    (why = psm_event_payload_check(&ev, &s->payload)) != NULL)
-		return why;
+	    psm_event_payload_check(&ev, &s->payload, &e) < 0)
+		return e.msg;
 	emit(s, line, len);
 	if (s->since_checkpoint++ == 0)
 		s->checkpoint_due = psm_mono_usec() + s->opt->interval;
@@ -278,7 +279,7 @@ wait_for_input(struct sealer *s, struct psm_lines *r)
 	}
 	int n = poll(&p, 1, timeout);
 	if (n > 0)
-		r->may_read = true;
+		psm_lines_may_read(r);
 	else if (n == 0 && s->since_checkpoint > 0)
 		checkpoint(s, "checkpoint", -1);
 }
@@ -293,7 +294,7 @@ seal_input(struct sealer *s, int fd)
 
 	psm_lines_init(&r, fd, s->inname);
 	/* A live input is read only when poll says so, to checkpoint while it is idle. */
-	r.wait_before_read = fstat(fd, &in) == 0 && !S_ISREG(in.st_mode);
+	psm_lines_wait_before_read(&r, fstat(fd, &in) == 0 && !S_ISREG(in.st_mode));
 	for (;;) {
 		int st = psm_lines_next(&r, &line, &len);
 
@@ -346,7 +347,7 @@ continue_file(struct sealer *s, int fd, const char *path)
 		    "%s: cannot append: %s", path, v.reason);
 	/* The stream whose seal is the file's last line goes on. */
 	const struct psm_sealed *last = v.last;
-	memcpy(s->chain.head, last->head, 32);
+	psm_chain_set_head(&s->chain, last->head);
 	memcpy(s->stream, last->id, sizeof s->stream);
 	memcpy(s->start, last->start, sizeof s->start);
 	s->start_usec = parse_wall(s->start);
@@ -391,8 +392,10 @@ confine(const struct options *opt)
 {
 	static const int calls[] = { SCMP_SYS(fsync), -1 };
 
-	if (!opt->no_sandbox)
-		psm_sandbox(calls);
+	struct psm_error e;
+
+	if (!opt->no_sandbox && psm_sandbox(calls, &e) < 0)
+		xpsm_die(&e);
 }
 
 int
@@ -410,7 +413,10 @@ main(int argc, char **argv)
 	s.inname = opt.input ? opt.input : "(stdin)";
 	psm_key_protect_process();
 	xpsm_seckey_load(&s.key, opt.key);
-	psm_chain_init(&s.chain);
+	struct psm_error e;
+	if (psm_chain_init(&s.chain, &e) < 0)
+		xpsm_die(&e);
+	psm_sessions_init(&s.sessions);
 	if (opt.input != NULL && (in = open(opt.input, O_RDONLY | O_CLOEXEC)) < 0)
 		err(PSM_EXIT_OS, "%s", opt.input);
 	if (opt.append != NULL) {

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "psm.h"
+#include "psm_crypto.h"
+#include "psm_sandbox.h"
 
 #define KEYS_MAX 64
 
@@ -124,7 +125,7 @@ report_json(const char *name, const struct psm_verifier *v, int verdict)
 	psm_ev_u64(&b, "lines", v->line);
 	psm_ev_u64(&b, "verified_through", v->verified_through);
 	psm_ev_u64(&b, "events", v->events);
-	psm_ev_u64(&b, "sessions", v->sessions.n);
+	psm_ev_u64(&b, "sessions", v->sessions.started);
 	psm_ev_u64(&b, "streams", v->nstreams);
 	if (v->nstreams > 0) {
 		psm_ev_str(&b, "stream", v->streams[0].id);
@@ -154,8 +155,8 @@ report_line(const char *name, const struct psm_verifier *v, int verdict)
 		if (v->nstreams > 1)
 			snprintf(streams, sizeof streams, "%zu sealed streams, ", v->nstreams);
 		printf("%s: OK: %" PRIu64 " event%s, %zu session%s, %ssealed by %s, %s .. %s%s\n",
-		    name, v->events, v->events == 1 ? "" : "s", v->sessions.n,
-		    v->sessions.n == 1 ? "" : "s", streams, t.keys, t.from, t.to,
+		    name, v->events, v->events == 1 ? "" : "s", v->sessions.started,
+		    v->sessions.started == 1 ? "" : "s", streams, t.keys, t.from, t.to,
 		    t.cut ? " (the input was cut: see psm-seal's message)" : "");
 		break;
 	case PSM_V_FAILED:
@@ -231,9 +232,9 @@ main(int argc, char **argv)
 		if (fds[i] < 0)
 			err(PSM_EXIT_OS, "%s", opt.files[i]);
 	}
-	psm_chain_preload();
-	if (!opt.no_sandbox)
-		psm_sandbox(NULL);
+	struct psm_error e;
+	if (psm_chain_preload(&e) < 0 || (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0))
+		xpsm_die(&e);
 	if (opt.nfiles == 0)
 		seen[verify(&opt, STDIN_FILENO, "(stdin)")]++;
 	for (int i = 0; i < opt.nfiles; i++) {

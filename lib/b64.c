@@ -1,4 +1,6 @@
 /* b64.c: base64 (RFC 4648, standard alphabet, padded); strict decoding. */
+#include <string.h>
+
 #include "psm.h"
 
 static const char alphabet[] =
@@ -52,41 +54,63 @@ sextet(char c)
 }
 
 /*
- * Append the decoded bytes to out. Refuses anything but canonical base64:
- * a length that is a multiple of 4, padding only at the end, and unused
- * bits of the last group zero (so each byte string has one encoding).
+ * Decode into out (room for cap bytes): the one decoder, which writes
+ * nowhere else, so that secret bytes can go straight into sodium memory.
+ * Refuses anything but canonical base64: a length that is a multiple of
+ * 4, padding only at the end, and unused bits of the last group zero (so
+ * each byte string has one encoding). 0 and *outlen, or -1.
  */
 int
-psm_b64_decode(struct psm_buf *out, const char *in, size_t n)
+psm_b64_decode_to(unsigned char *out, size_t cap, const char *in, size_t n, size_t *outlen)
 {
+	size_t o = 0;
+
 	if (n % 4 != 0)
 		return -1;
-	psm_buf_reserve(out, n / 4 * 3);
 	for (size_t i = 0; i < n; i += 4) {
 		int a = sextet(in[i]), b = sextet(in[i + 1]);
 		int c = sextet(in[i + 2]), d = sextet(in[i + 3]);
 		bool last = i + 4 == n;
+		unsigned char g[3];
+		size_t k;
 
 		if (a < 0 || b < 0)
 			return -1;
 		if (last && in[i + 2] == '=' && in[i + 3] == '=') {
 			if (b & 15)
 				return -1;
-			psm_buf_addc(out, (char)(a << 2 | b >> 4));
-			break;
-		}
-		if (last && c >= 0 && in[i + 3] == '=') {
+			k = 1;
+		} else if (last && c >= 0 && in[i + 3] == '=') {
 			if (c & 3)
 				return -1;
-			psm_buf_addc(out, (char)(a << 2 | b >> 4));
-			psm_buf_addc(out, (char)((b & 15) << 4 | c >> 2));
-			break;
-		}
-		if (c < 0 || d < 0)
+			k = 2;
+		} else if (c < 0 || d < 0) {
 			return -1;
-		psm_buf_addc(out, (char)(a << 2 | b >> 4));
-		psm_buf_addc(out, (char)((b & 15) << 4 | c >> 2));
-		psm_buf_addc(out, (char)((c & 3) << 6 | d));
+		} else {
+			k = 3;
+		}
+		if (cap - o < k)
+			return -1;
+		g[0] = (unsigned char)(a << 2 | b >> 4);
+		g[1] = (unsigned char)((b & 15) << 4 | (c > 0 ? c : 0) >> 2);
+		g[2] = (unsigned char)(((c > 0 ? c : 0) & 3) << 6 | (d > 0 ? d : 0));
+		memcpy(out + o, g, k);
+		o += k;
 	}
+	*outlen = o;
+	return 0;
+}
+
+/* Append the decoded bytes to out (psm_b64_decode_to's rules). */
+int
+psm_b64_decode(struct psm_buf *out, const char *in, size_t n)
+{
+	size_t got;
+
+	psm_buf_reserve(out, n / 4 * 3);
+	if (psm_b64_decode_to((unsigned char *)out->data + out->len, n / 4 * 3,
+	    in, n, &got) < 0)
+		return -1;
+	out->len += got;
 	return 0;
 }

@@ -6,59 +6,73 @@
  *     h_i = SHA-256("psm-chain-v1" NUL || h_{i-1} || bytes_i)
  * and the chain begins from a hash of the stream's id and start time, so
  * a line cannot be moved from one sealed stream to another.
- * SHA-256 is OpenSSL's EVP, which uses the CPU's SHA extensions.
+ * SHA-256 is OpenSSL's EVP, which uses the CPU's SHA extensions. Once
+ * psm_chain_init() has succeeded, SHA-256 of bytes in memory cannot fail
+ * for want of anything, so the hashing functions return nothing.
  */
-#include <err.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
-#include "psm.h"
+#include "psm_crypto.h"
 
 static const char chain_tag[] = "psm-chain-v1";		/* hashed with its NUL */
 static const char genesis_tag[] = "psm-chain-v1 genesis";
 
-void
-psm_chain_init(struct psm_chain *c)
+int
+psm_chain_init(struct psm_chain *c, struct psm_error *e)
 {
 	memset(c, 0, sizeof *c);
 	c->md = EVP_MD_fetch(NULL, "SHA256", NULL);
 	c->ctx = EVP_MD_CTX_new();
-	if (c->md == NULL || c->ctx == NULL)
-		errx(PSM_EXIT_OS, "SHA-256 is not available from OpenSSL");
+	if (c->md == NULL || c->ctx == NULL) {
+		psm_chain_free(c);
+		return psm_fail(e, PSM_E_OS, "SHA-256 is not available from OpenSSL");
+	}
+	return 0;
 }
 
 /* Load OpenSSL's configuration and providers now, before the sandbox. */
-void
-psm_chain_preload(void)
+int
+psm_chain_preload(struct psm_error *e)
 {
 	struct psm_chain c;
 
-	psm_chain_init(&c);
+	if (psm_chain_init(&c, e) < 0)
+		return -1;
 	psm_chain_genesis(&c, "", "");
 	psm_chain_free(&c);
+	return 0;
+}
+
+/*
+ * EVP_Digest* fail only on a context without a digest or out of memory
+ * in a provider; neither can happen after init: abort rather than go on
+ * with a wrong hash.
+ */
+static void
+must(int ok)
+{
+	if (!ok)
+		abort();
 }
 
 static void
 begin(struct psm_chain *c, const char *tag, size_t taglen)
 {
-	if (!EVP_DigestInit_ex2(c->ctx, c->md, NULL) ||
-	    !EVP_DigestUpdate(c->ctx, tag, taglen))
-		errx(PSM_EXIT_OS, "SHA-256 failed");
+	must(EVP_DigestInit_ex2(c->ctx, c->md, NULL));
+	must(EVP_DigestUpdate(c->ctx, tag, taglen));
 }
 
 static void
 update(struct psm_chain *c, const void *p, size_t n)
 {
-	if (!EVP_DigestUpdate(c->ctx, p, n))
-		errx(PSM_EXIT_OS, "SHA-256 failed");
+	must(EVP_DigestUpdate(c->ctx, p, n));
 }
 
 static void
 finish(struct psm_chain *c)
 {
-	if (!EVP_DigestFinal_ex(c->ctx, c->head, NULL))
-		errx(PSM_EXIT_OS, "SHA-256 failed");
+	must(EVP_DigestFinal_ex(c->ctx, c->head, NULL));
 }
 
 /* The hash before the first line: the stream's id and its start time. */
@@ -85,6 +99,13 @@ psm_chain_add(struct psm_chain *c, const void *p, size_t n, const void *p2, size
 	finish(c);
 }
 
+/* Go on from another chain's head (the verifier's streams, psm-seal --append). */
+void
+psm_chain_set_head(struct psm_chain *c, const unsigned char head[32])
+{
+	memcpy(c->head, head, sizeof c->head);
+}
+
 void
 psm_chain_free(struct psm_chain *c)
 {
@@ -93,4 +114,3 @@ psm_chain_free(struct psm_chain *c)
 	c->ctx = NULL;
 	c->md = NULL;
 }
-

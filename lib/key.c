@@ -25,7 +25,7 @@
 
 #include <sodium.h>
 
-#include "psm.h"
+#include "psm_crypto.h"
 
 #define SECRET_FILE_MAX 4096
 static const char secret_magic[] = "psm-secret-key v1 ed25519";

@@ -1,9 +1,21 @@
 /*
- * psm.h: the one internal header of psm's library (libpsm.a).
+ * psm.h: the core of psm's library (libpsm.a), with no third-party types.
+ * The other headers add one dependency each: psm_crypto.h (OpenSSL and
+ * libsodium: chain, keys, secrets, verifier), psm_sandbox.h (libseccomp).
+ * HACKING.md explains the layout and the conventions, with examples.
  *
- * The library holds mechanism shared by the commands: the stream's writer
- * and its strict streaming reader, base64, UTF-8, durations, time, the PTY.
- * Policy (options, messages, exit codes) lives in each bin/psm-*.c.
+ * The library is mechanism: it never prints and never exits. A function
+ * that can fail returns int, 0 or -1, and fills the struct psm_error its
+ * caller passed with a kind and a message; the command decides what to do
+ * with it (print it and exit with psm_exit_status(), retry, or go on).
+ * Pure decoders of one value (base64, hex, a number, a duration) return
+ * -1 for "malformed" and fill nothing: the caller knows what it decoded.
+ * The exceptions are the x-prefixed helpers: out of memory ends the
+ * process (xmalloc, xrealloc, xstrdup, xpsm_grow, and the buffers and
+ * tables that grow with them), and xpsm_die() is the commands' way out.
+ *
+ * A struct of the library is read by its users but changed only through
+ * its functions.
  */
 #ifndef PSM_H
 #define PSM_H
@@ -26,9 +38,30 @@ enum {
 #define PSM_FORMAT_VERSION 1
 #define PSM_PAYLOAD_MAX 65536		/* bytes of terminal data per event */
 #define PSM_LINE_MAX (1024 * 1024)	/* readers refuse longer lines */
-#define PSM_SEALED_LINE_MAX (PSM_LINE_MAX + 71)	/* ... and psm-seal adds ,"h":"..." */
 #define PSM_SID_LEN 36			/* a UUID in its text form */
 #define PSM_FIELDS_MAX 64		/* keys in one event */
+
+/* error.c: the one error record of the library. */
+enum psm_errkind {
+	PSM_E_NO = 1,		/* the answer is no: a wrong passphrase, a bad signature */
+	PSM_E_USAGE,		/* the caller asked for something impossible */
+	PSM_E_DATA,		/* bad input data */
+	PSM_E_OS,		/* the system: I/O, memory, sandbox, a library below */
+};
+struct psm_error {
+	enum psm_errkind kind;
+	int errnum;		/* errno, for PSM_E_OS when there was one; else 0 */
+	char msg[512];		/* "what: why", no program name, no newline */
+};
+int psm_fail(struct psm_error *e, enum psm_errkind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int psm_fail_errno(struct psm_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void psm_error_prefix(struct psm_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int psm_exit_status(const struct psm_error *e);
+void xpsm_die(const struct psm_error *e) __attribute__((noreturn));
+size_t psm_quote(char *out, size_t size, const void *p, size_t n);
 
 /* buf.c: a growable byte buffer; allocation failure exits. */
 struct psm_buf {
@@ -46,12 +79,15 @@ void psm_buf_free(struct psm_buf *b);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+void *xpsm_grow(void *p, size_t *cap, size_t need, size_t size);
 int psm_parse_duration(const char *s, uint64_t *usec);
 uint64_t psm_mono_usec(void);
 void psm_rfc3339(char out[48], int64_t sec, long usec);
-void psm_new_sid(char out[PSM_SID_LEN + 1]);
 bool psm_sid_valid(const char *s, size_t n);
-int psm_write_all(int fd, const void *p, size_t n);
+int psm_write_all(int fd, const void *p, size_t n, struct psm_error *e);
+
+/* sid.c (libuuid) */
+void psm_new_sid(char out[PSM_SID_LEN + 1]);
 
 /*
  * Bit tricks on eight bytes at once, for the string scans of the reader
@@ -81,6 +117,23 @@ size_t psm_utf8_unfinished_tail(const unsigned char *p, size_t n);
 size_t psm_b64_encoded_len(size_t n);
 size_t psm_b64_encode(char *out, const unsigned char *in, size_t n);
 int psm_b64_decode(struct psm_buf *out, const char *in, size_t n);
+int psm_b64_decode_to(unsigned char *out, size_t cap, const char *in, size_t n,
+    size_t *outlen);
+
+/* table.c: a hash table of fixed-size items keyed by a session id (the
+ * item's first PSM_SID_LEN + 1 bytes), keyed SipHash, so that ids chosen
+ * by whoever wrote a log cannot make it slow. Pointers to items are valid
+ * until the next add or remove. */
+struct psm_table {
+	unsigned char *slots;
+	size_t itemsize, nslots, count;
+	uint64_t key[2];
+};
+void psm_table_init(struct psm_table *t, size_t itemsize);
+void *psm_table_find(const struct psm_table *t, const char *sid);
+void *psm_table_add(struct psm_table *t, const char *sid);
+void psm_table_remove(struct psm_table *t, const char *sid);
+void psm_table_free(struct psm_table *t);
 
 /* event.c: the deterministic writer. Keys come in the order they are added. */
 void psm_ev_begin(struct psm_buf *b, const char *sid, uint64_t seq, uint64_t t,
@@ -117,51 +170,66 @@ struct psm_event {
 	int nf;
 };
 
-const char *psm_event_parse(struct psm_event *ev, const char *line, size_t len);
+int psm_event_parse(struct psm_event *ev, const char *line, size_t len,
+    struct psm_error *e);
 const struct psm_field *psm_event_get(const struct psm_event *ev,
     const char *key);
 bool psm_event_is(const struct psm_event *ev, const char *type);
 int psm_field_u64(const struct psm_field *f, uint64_t *out);
 int psm_field_i64(const struct psm_field *f, int64_t *out);
 int psm_field_str(const struct psm_field *f, struct psm_buf *out);
-const char *psm_event_payload(const struct psm_event *ev, struct psm_buf *out);
-const char *psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch);
+int psm_event_payload(const struct psm_event *ev, struct psm_buf *out,
+    struct psm_error *e);
+int psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch,
+    struct psm_error *e);
 
 enum psm_line_status {
 	PSM_LINE_OK,		/* a whole line */
 	PSM_LINE_EOF,		/* end of input, nothing pending */
 	PSM_LINE_PARTIAL,	/* end of input inside a line: more may come */
-	PSM_LINE_TOOLONG,	/* over PSM_LINE_MAX */
+	PSM_LINE_TOOLONG,	/* over the reader's maximum */
 	PSM_LINE_ERROR,		/* read failed: see errno */
-	PSM_LINE_WAIT,		/* wait_before_read is set and may_read is not */
+	PSM_LINE_WAIT,		/* a live input: poll it, then psm_lines_may_read() */
 };
 
 struct psm_lines {
 	int fd;
 	const char *name;
 	uint64_t lineno;	/* of the line last returned */
-	size_t max;		/* longest line taken: PSM_SEALED_LINE_MAX if sealed */
-	bool wait_before_read;	/* a live input: read only after poll says so */
+	size_t max;		/* longest line taken */
+	bool wait_before_read;
 	bool may_read;
 	char *buf;
 	size_t cap, start, end, scanned;
 };
 void psm_lines_init(struct psm_lines *r, int fd, const char *name);
+void psm_lines_set_max(struct psm_lines *r, size_t max);
+void psm_lines_wait_before_read(struct psm_lines *r, bool wait);
+void psm_lines_may_read(struct psm_lines *r);
 int psm_lines_next(struct psm_lines *r, const char **line, size_t *len);
 void psm_lines_free(struct psm_lines *r);
 
-/* session.c: per-session order checks for readers of a shared stream. */
+/*
+ * session.c: per-session order checks for readers of a shared stream.
+ * Only open sessions are kept, and the ids of the last PSM_ENDED_KEPT
+ * that ended (to name an event after its end); memory is bounded by the
+ * sessions open at once, time by the input's length.
+ */
+#define PSM_ENDED_KEPT 1024
 struct psm_session {
 	char sid[PSM_SID_LEN + 1];
-	uint64_t next_seq, last_t;
 	bool ended;
+	uint64_t next_seq, last_t;
 };
 struct psm_sessions {
-	struct psm_session *v;
-	size_t n, cap;
+	struct psm_table table;
+	char (*ended)[PSM_SID_LEN + 1];	/* ring of ended ids still in the table */
+	size_t nended, oldest;
+	uint64_t started, open;		/* sessions begun, and still open */
 };
-const char *psm_sessions_check(struct psm_sessions *s, const struct psm_event *ev,
-    struct psm_session **out);
+void psm_sessions_init(struct psm_sessions *s);
+int psm_sessions_check(struct psm_sessions *s, const struct psm_event *ev,
+    struct psm_error *e);
 void psm_sessions_free(struct psm_sessions *s);
 
 /* record.c: the writing side of a recording (psm-record). */
@@ -198,87 +266,16 @@ int psm_rec_tick(struct psm_rec *r);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
-/* chain.c: the hash chain of a sealed stream (psm-seal, psm-verify);
- * seal.c: the text psm-seal adds to a line (psm_hex ... psm_seal_split). */
+/* seal.c: the text psm-seal adds to a line (no hashing: see psm_crypto.h). */
 #define PSM_SEAL_SUFFIX_LEN 72		/* ,"h":"<64 hex>"} */
-struct psm_chain {
-	void *ctx, *md;			/* OpenSSL's EVP_MD_CTX and EVP_MD */
-	unsigned char head[32];		/* the hash of the last line */
-};
-void psm_chain_init(struct psm_chain *c);
-void psm_chain_preload(void);
-void psm_chain_genesis(struct psm_chain *c, const char *stream_id, const char *start);
-void psm_chain_add(struct psm_chain *c, const void *p, size_t n, const void *p2, size_t n2);
-void psm_chain_free(struct psm_chain *c);
+#define PSM_SEALED_LINE_MAX (PSM_LINE_MAX + PSM_SEAL_SUFFIX_LEN - 1)
 void psm_hex(char *out, const unsigned char *p, size_t n);
 int psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len);
 size_t psm_seal_suffix(char *out, const unsigned char head[32]);
 bool psm_seal_split(const char *line, size_t len, size_t *before, unsigned char h[32]);
 
-/* key.c: Ed25519 keys (libsodium); secrets live in sodium_malloc memory. */
-#define PSM_KEYID_LEN 16
-#define PSM_KEYNAME_MAX 64
-struct psm_pubkey {
-	char id[PSM_KEYID_LEN + 1];
-	char name[PSM_KEYNAME_MAX];
-	unsigned char pk[32];
-};
-struct psm_seckey {
-	char id[PSM_KEYID_LEN + 1];
-	char name[PSM_KEYNAME_MAX];
-	unsigned char pk[32];
-	unsigned char *sk;		/* 64 bytes of sodium_malloc memory */
-};
-void psm_key_protect_process(void);
-void psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32]);
-bool psm_key_name_valid(const char *name);
-const char *psm_pubkey_parse(struct psm_pubkey *k, const char *line);
-void xpsm_pubkey_load(struct psm_pubkey *k, const char *path);
-void psm_pubkey_format(char *out, size_t size, const struct psm_pubkey *k);
-size_t psm_passphrase(char *buf, size_t size, const char *prompt);
-void psm_seckey_generate(struct psm_seckey *k, const char *name);
-void psm_seckey_public(const struct psm_seckey *k, struct psm_pubkey *pub);
-size_t psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
-    const char *pass, size_t passlen);
-void xpsm_seckey_load(struct psm_seckey *k, const char *path);
-void psm_seckey_free(struct psm_seckey *k);
-void psm_sign(unsigned char sig[64], const void *msg, size_t n, const struct psm_seckey *k);
-bool psm_sig_valid(const unsigned char sig[64], const void *msg, size_t n,
-    const struct psm_pubkey *k);
-
-/* sandbox.c: kill-by-default seccomp allow-list; EXTRA ends in -1. */
-void psm_sandbox(const int *extra);
-
-/* verify.c: the streaming verifier of sealed streams (several may share a file). */
-#define PSM_SEAL_VERSION 1
-enum { PSM_V_OK, PSM_V_FAILED, PSM_V_INCOMPLETE, PSM_V_INVALID };
-struct psm_sealed {			/* one sealed stream of the file */
-	char id[PSM_SID_LEN + 1];
-	char start[48], end[48], key_id[PSM_KEYID_LEN + 1];
-	unsigned char head[32];		/* its chain's last hash */
-	uint64_t lines;			/* its lines so far */
-	uint64_t next_checkpoint, verified_through, checkpoint_t, events;
-	uint64_t unsealed, first_unsealed;	/* lines after its last signature */
-	bool sealed, cut;
-};
-struct psm_verifier {
-	const struct psm_pubkey *keys;
-	size_t nkeys;
-	struct psm_chain chain;
-	struct psm_sessions sessions;
-	struct psm_buf base, scratch;
-	struct psm_sealed *streams, *last;	/* last: the stream of the last line */
-	size_t nstreams, capstreams;
-	uint64_t line, verified_through, events;
-	int verdict;
-	char reason[320];
-};
-void psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t nkeys);
-int psm_verifier_line(struct psm_verifier *v, const char *line, size_t len);
-int psm_verifier_finish(struct psm_verifier *v, bool partial);
-void psm_verifier_free(struct psm_verifier *v);
-
 /* pty.c */
-int psm_pty_open(int *master, int *slave, char *name, size_t namelen);
+int psm_pty_open(int *master, int *slave, char *name, size_t namelen,
+    struct psm_error *e);
 
 #endif

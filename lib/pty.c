@@ -6,14 +6,14 @@
 
 #include "psm.h"
 
-/* Open a master and its slave, both close-on-exec. 0, or -1 with errno. */
+/* Open a master and its slave, both close-on-exec. 0, or -1 and why. */
 int
-psm_pty_open(int *master, int *slave, char *name, size_t namelen)
+psm_pty_open(int *master, int *slave, char *name, size_t namelen, struct psm_error *e)
 {
 	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 
 	if (m < 0)
-		return -1;
+		return psm_fail_errno(e, "cannot open a pseudo-terminal");
 	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, namelen) != 0)
 		goto fail;
 	int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -23,6 +23,7 @@ psm_pty_open(int *master, int *slave, char *name, size_t namelen)
 	*slave = s;
 	return 0;
 fail:
+	psm_fail_errno(e, "cannot open a pseudo-terminal");
 	close(m);
 	return -1;
 }

@@ -386,12 +386,9 @@ check_envelope(struct psm_event *ev)
 	return NULL;
 }
 
-/*
- * Parse one line (without its newline). Returns NULL, or a message that
- * says what is wrong; ev then holds nothing useful.
- */
-const char *
-psm_event_parse(struct psm_event *ev, const char *line, size_t len)
+/* The checks of one line; NULL, or what is wrong. */
+static const char *
+parse_line(struct psm_event *ev, const char *line, size_t len)
 {
 	struct parser ps = { line, line + len, NULL };
 
@@ -425,6 +422,18 @@ psm_event_parse(struct psm_event *ev, const char *line, size_t len)
 	if (ps.p != ps.end)
 		return "text after the object";
 	return check_envelope(ev);
+}
+
+/*
+ * Parse one line (without its newline). 0, or -1 with what is wrong
+ * (PSM_E_DATA); ev then holds nothing useful.
+ */
+int
+psm_event_parse(struct psm_event *ev, const char *line, size_t len, struct psm_error *e)
+{
+	const char *why = parse_line(ev, line, len);
+
+	return why == NULL ? 0 : psm_fail(e, PSM_E_DATA, "%s", why);
 }
 
 int
@@ -538,44 +547,44 @@ psm_field_str(const struct psm_field *f, struct psm_buf *out)
 }
 
 /* The terminal bytes of an in, out or err event: "data" or "b64", one of them. */
-const char *
-psm_event_payload(const struct psm_event *ev, struct psm_buf *out)
+int
+psm_event_payload(const struct psm_event *ev, struct psm_buf *out, struct psm_error *e)
 {
 	const struct psm_field *data = psm_event_get(ev, "data");
 	const struct psm_field *b64 = psm_event_get(ev, "b64");
 	size_t before = out->len;
 
 	if ((data == NULL) == (b64 == NULL))
-		return "event has neither or both of \"data\" and \"b64\"";
+		return psm_fail(e, PSM_E_DATA, "event has neither or both of \"data\" and \"b64\"");
 	if (data != NULL) {
 		if (psm_field_str(data, out) < 0)
-			return "\"data\" is not a string";
+			return psm_fail(e, PSM_E_DATA, "\"data\" is not a string");
 	} else if (b64->type != PSM_J_STR ||
 	    psm_b64_decode(out, b64->val, b64->vallen) < 0) {
 		out->len = before;
-		return "\"b64\" is not canonical base64";
+		return psm_fail(e, PSM_E_DATA, "\"b64\" is not canonical base64");
 	}
 	if (out->len - before > PSM_PAYLOAD_MAX) {
 		out->len = before;
-		return "payload over 64 KiB";
+		return psm_fail(e, PSM_E_DATA, "payload over 64 KiB");
 	}
-	return NULL;
+	return 0;
 }
 
 /*
  * The checks of psm_event_payload without its copy where it can: a string
  * is never shorter than what it stands for, so a short one is in bounds.
  */
-const char *
-psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch)
+int
+psm_event_payload_check(const struct psm_event *ev, struct psm_buf *scratch, struct psm_error *e)
 {
 	const struct psm_field *data = psm_event_get(ev, "data");
 
 	if (data != NULL && data->type == PSM_J_STR && data->vallen <= PSM_PAYLOAD_MAX &&
 	    psm_event_get(ev, "b64") == NULL)
-		return NULL;
+		return 0;
 	scratch->len = 0;
-	return psm_event_payload(ev, scratch);
+	return psm_event_payload(ev, scratch, e);
 }
 
 void
@@ -585,6 +594,29 @@ psm_lines_init(struct psm_lines *r, int fd, const char *name)
 	r->fd = fd;
 	r->name = name;
 	r->max = PSM_SEALED_LINE_MAX;
+}
+
+/* The longest line taken (PSM_SEALED_LINE_MAX by default). */
+void
+psm_lines_set_max(struct psm_lines *r, size_t max)
+{
+	r->max = max;
+}
+
+/*
+ * A live input: read only after the caller's poll says so, so that the
+ * caller can do other work (a checkpoint) while it is idle.
+ */
+void
+psm_lines_wait_before_read(struct psm_lines *r, bool wait)
+{
+	r->wait_before_read = wait;
+}
+
+void
+psm_lines_may_read(struct psm_lines *r)
+{
+	r->may_read = true;
 }
 
 /* Over 1 MiB: only a sealed line, by what psm-seal added to it. */

@@ -175,8 +175,9 @@ count_unwritten(struct psm_rec *r, const char *p, size_t n)
 		const char *nl = memchr(p, '\n', n);
 		size_t len = (size_t)(nl - p);
 		struct psm_event ev;
+		struct psm_error e;
 
-		if (psm_event_parse(&ev, p, len) == NULL) {
+		if (psm_event_parse(&ev, p, len, &e) == 0) {
 			if (first)
 				r->seq = ev.seq;
 			first = false;
@@ -186,7 +187,7 @@ count_unwritten(struct psm_rec *r, const char *p, size_t n)
 			payload.len = 0;
 			if (ev.seq == 0)
 				r->start_lost = true;
-			else if (s >= 0 && psm_event_payload(&ev, &payload) == NULL)
+			else if (s >= 0 && psm_event_payload(&ev, &payload, &e) == 0)
 				r->lost[s] += payload.len;
 			else
 				r->lost_events++;

@@ -6,7 +6,6 @@
  * Built with -DPSM_SANDBOX_DEBUG the filter traps instead of killing and
  * names the syscall that was refused; an AddressSanitizer build only logs.
  */
-#include <err.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,9 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <seccomp.h>
-
-#include "psm.h"
+#include "psm_sandbox.h"
 
 /* What every reading loop needs: I/O on open descriptors, memory, time, exit. */
 static const int base_calls[] = {
@@ -49,11 +46,30 @@ name_refused_call(int sig, siginfo_t *si, void *ctx)
 }
 #endif
 
-static void
-allow(scmp_filter_ctx ctx, int call)
+static int
+allow(scmp_filter_ctx ctx, int call, struct psm_error *e)
 {
 	if (call >= 0 && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, call, 0) < 0)
-		errx(PSM_EXIT_OS, "sandbox: cannot allow syscall %d", call);
+		return psm_fail(e, PSM_E_OS, "sandbox: cannot allow syscall %d", call);
+	return 0;
+}
+
+/* The allow-list and the ioctl rule into ctx. */
+static int
+add_rules(scmp_filter_ctx ctx, const int *extra, struct psm_error *e)
+{
+	for (size_t i = 0; i < sizeof base_calls / sizeof base_calls[0]; i++)
+		if (allow(ctx, base_calls[i], e) < 0)
+			return -1;
+	for (; extra != NULL && *extra != -1; extra++)
+		if (allow(ctx, *extra, e) < 0)
+			return -1;
+	struct scmp_arg_cmp is_tcgets = { .arg = 1, .op = SCMP_CMP_EQ,
+		.datum_a = TCGETS, .datum_b = 0 };
+	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
+	    &is_tcgets) < 0)
+		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the ioctl rule");
+	return 0;
 }
 
 /*
@@ -61,8 +77,8 @@ allow(scmp_filter_ctx ctx, int call)
  * the kernel whether a descriptor is a terminal (ioctl TCGETS) on its
  * first write; that answers ENOTTY, every other ioctl kills.
  */
-void
-psm_sandbox(const int *extra)
+int
+psm_sandbox(const int *extra, struct psm_error *e)
 {
 	uint32_t deny = SCMP_ACT_KILL_PROCESS;
 	scmp_filter_ctx ctx;
@@ -85,18 +101,10 @@ psm_sandbox(const int *extra)
 	tzset();
 	gmtime_r(&epoch, &tm);
 	if ((ctx = seccomp_init(deny)) == NULL)
-		errx(PSM_EXIT_OS, "sandbox: seccomp_init failed");
-	for (size_t i = 0; i < sizeof base_calls / sizeof base_calls[0]; i++)
-		allow(ctx, base_calls[i]);
-	for (; extra != NULL && *extra != -1; extra++)
-		allow(ctx, *extra);
-	struct scmp_arg_cmp is_tcgets = { .arg = 1, .op = SCMP_CMP_EQ,
-		.datum_a = TCGETS, .datum_b = 0 };
-	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
-	    &is_tcgets) < 0)
-		errx(PSM_EXIT_OS, "sandbox: cannot add the ioctl rule");
-	int rc = seccomp_load(ctx);
+		return psm_fail(e, PSM_E_OS, "sandbox: seccomp_init failed");
+	int rc = add_rules(ctx, extra, e);
+	if (rc == 0 && (rc = seccomp_load(ctx)) < 0)
+		psm_fail(e, PSM_E_OS, "sandbox: cannot load the filter: %s", strerror(-rc));
 	seccomp_release(ctx);
-	if (rc < 0)
-		errx(PSM_EXIT_OS, "sandbox: cannot load the filter: %s", strerror(-rc));
+	return rc < 0 ? -1 : 0;
 }

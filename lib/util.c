@@ -1,4 +1,4 @@
-/* util.c: allocation, durations, clocks, session ids, whole writes. */
+/* util.c: allocation, durations, clocks, whole writes. */
 #include <errno.h>
 #include <err.h>
 #include <stdio.h>
@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <uuid/uuid.h>
 
 #include "psm.h"
 
@@ -28,6 +27,27 @@ xrealloc(void *p, size_t n)
 	if (q == NULL)
 		err(PSM_EXIT_OS, "realloc");
 	return q;
+}
+
+/*
+ * Room for need items of size bytes in the array p of *cap items, by
+ * doubling: the one grow-by-doubling of the library and the commands.
+ */
+void *
+xpsm_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 8;
+
+	if (need <= *cap)
+		return p;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / size)
+			errx(PSM_EXIT_OS, "out of memory");
+		n *= 2;
+	}
+	p = xrealloc(p, n * size);
+	*cap = n;
+	return p;
 }
 
 char *
@@ -94,15 +114,6 @@ psm_rfc3339(char out[48], int64_t sec, long usec)
 	    tm.tm_min, tm.tm_sec, usec);
 }
 
-void
-psm_new_sid(char out[PSM_SID_LEN + 1])
-{
-	uuid_t u;
-
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, out);
-}
-
 /* A session id as psm writes it: a lower-case UUID. */
 bool
 psm_sid_valid(const char *s, size_t n)
@@ -120,9 +131,13 @@ psm_sid_valid(const char *s, size_t n)
 	return true;
 }
 
-/* Write everything, retrying short writes and EINTR. 0 or -1 with errno. */
+/*
+ * Write everything, retrying short writes and EINTR. 0, or -1 with e
+ * filled (its errnum says why; the message is errno's text alone: the
+ * caller knows the file's name).
+ */
 int
-psm_write_all(int fd, const void *p, size_t n)
+psm_write_all(int fd, const void *p, size_t n, struct psm_error *e)
 {
 	const char *c = p;
 
@@ -132,6 +147,9 @@ psm_write_all(int fd, const void *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			int errnum = errno;
+			psm_fail(e, PSM_E_OS, "%s", strerror(errnum));
+			e->errnum = errnum;
 			return -1;
 		}
 		c += w;

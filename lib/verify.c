@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "psm.h"
+#include "psm_crypto.h"
 
 #define SIG_SUFFIX_LEN 98	/* ,"sig":"<88 base64>"} */
 
@@ -29,7 +29,9 @@ psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t 
 	memset(v, 0, sizeof *v);
 	v->keys = keys;
 	v->nkeys = nkeys;
-	psm_chain_init(&v->chain);
+	psm_sessions_init(&v->sessions);
+	if (psm_chain_init(&v->chain, &v->err) < 0)
+		abort();
 }
 
 void
@@ -230,10 +232,10 @@ check_checkpoint(struct psm_verifier *v, struct psm_sealed *st, const struct psm
 static int
 check_event(struct psm_verifier *v, struct psm_sealed *st, const struct psm_event *ev)
 {
-	const char *why = psm_sessions_check(&v->sessions, ev, NULL);
+	struct psm_error e;
 
-	if (why != NULL)
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, why);
+	if (psm_sessions_check(&v->sessions, ev, &e) < 0)
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, e.msg);
 	v->events++;
 	st->events++;
 	st->sealed = false;
@@ -250,7 +252,6 @@ psm_verifier_line(struct psm_verifier *v, const char *line, size_t len)
 	size_t before;
 	struct psm_event ev;
 	struct psm_sealed *st;
-	const char *why;
 
 	v->line++;
 	if (!psm_seal_split(line, len, &before, stated)) {
@@ -262,10 +263,10 @@ psm_verifier_line(struct psm_verifier *v, const char *line, size_t len)
 	v->base.len = 0;
 	psm_buf_add(&v->base, line, before);
 	psm_buf_addc(&v->base, '}');
-	if ((why = psm_event_parse(&ev, v->base.data, v->base.len)) != NULL) {
+	if (psm_event_parse(&ev, v->base.data, v->base.len, &v->err) < 0) {
 		if (v->line == 1)
-			return stop(v, PSM_V_INVALID, "not a sealed psm stream (%s)", why);
-		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed: %s", v->line, why);
+			return stop(v, PSM_V_INVALID, "not a sealed psm stream (%s)", v->err.msg);
+		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": malformed: %s", v->line, v->err.msg);
 	}
 	if (is_opening(&ev)) {
 		if ((st = open_stream(v, &ev)) == NULL)

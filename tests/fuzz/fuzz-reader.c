@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "psm.h"
+#include "psm_crypto.h"
 
 /* Every accessor a command may call on a parsed event. */
 static void
@@ -32,8 +32,9 @@ use_event(const struct psm_event *ev, struct psm_sessions *sessions,
 		psm_field_i64(&ev->f[k], &i);
 	}
 	scratch->len = 0;
-	psm_event_payload(ev, scratch);
-	psm_sessions_check(sessions, ev, NULL);
+	struct psm_error e;
+	psm_event_payload(ev, scratch, &e);
+	psm_sessions_check(sessions, ev, &e);
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
@@ -61,19 +62,21 @@ verify_lines(const unsigned char *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	struct psm_sessions sessions = { 0 };
+	struct psm_sessions sessions;
+	struct psm_error e;
 	struct psm_buf scratch = { 0 };
 	struct psm_lines r;
 	const char *line;
 	size_t len;
 	int fd = memfd_create("fuzz", MFD_CLOEXEC);
 
-	if (fd < 0 || psm_write_all(fd, data, size) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+	if (fd < 0 || psm_write_all(fd, data, size, &e) < 0 || lseek(fd, 0, SEEK_SET) < 0)
 		abort();
+	psm_sessions_init(&sessions);
 	psm_lines_init(&r, fd, "fuzz");
 	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
 		struct psm_event ev;
-		if (psm_event_parse(&ev, line, len) == NULL)
+		if (psm_event_parse(&ev, line, len, &e) == 0)
 			use_event(&ev, &sessions, &scratch);
 	}
 	/* The same bytes as base64 and as UTF-8. */
