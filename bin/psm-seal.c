@@ -42,6 +42,11 @@ struct sealer {
 	struct psm_buf out, cp, payload;
 	int outfd;
 	const char *outname;
+	bool shared;		/* a file others append to: lock around each write */
+	bool locked;		/* held for the whole run (--append) or for a moment */
+	int tailfd;		/* to read the output file's last line, or -1 */
+	bool has_link;		/* the opening checkpoint names the line before it */
+	unsigned char link[32];
 	const char *inname;
 	char stream[PSM_SID_LEN + 1];
 	char start[48];
@@ -143,29 +148,33 @@ wall_string(char out[48], int64_t usec)
 	psm_rfc3339(out, usec / 1000000, (long)(usec % 1000000));
 }
 
-/* Back from the RFC 3339 time psm writes to microseconds. */
-static int64_t
-parse_wall(const char *s)
+/*
+ * Sealers that append to one file take turns with flock(2) for each
+ * write, so that what one reads as the file's last line (for the link of
+ * its opening checkpoint) is still the last when it writes.
+ */
+static void
+lock_output(struct sealer *s, int op)
 {
-	struct tm tm = { 0 };
-	long usec = 0;
-
-	if (sscanf(s, "%d-%d-%dT%d:%d:%d.%6ldZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	    &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &usec) != 7)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000000 + usec;
+	if (!s->shared || s->locked == (op == LOCK_EX))
+		return;
+	if (flock(s->outfd, op) < 0)
+		err(PSM_EXIT_OS, "%s: cannot lock", s->outname);
+	s->locked = op == LOCK_EX;
 }
 
 static void
 flush_out(struct sealer *s)
 {
 	struct psm_error e;
+	bool held = s->locked;
 
+	lock_output(s, LOCK_EX);
 	if (psm_write_all(s->outfd, s->out.data, s->out.len, &e) < 0)
 		errx(PSM_EXIT_OS, "%s: %s", s->outname, e.msg);
 	s->out.len = 0;
+	if (!held)
+		lock_output(s, LOCK_UN);
 }
 
 /* A line into the chain and out, with its hash added before the final '}'. */
@@ -177,7 +186,7 @@ emit(struct sealer *s, const char *line, size_t len)
 	psm_chain_add(&s->chain, line, len, NULL, 0);
 	psm_buf_reserve(&s->out, len + PSM_SEAL_SUFFIX_LEN);
 	psm_buf_add(&s->out, line, len - 1);
-	psm_buf_add(&s->out, suffix, psm_seal_suffix(suffix, s->chain.head));
+	psm_buf_add(&s->out, suffix, psm_seal_suffix(suffix, s->stream, s->chain.head));
 	psm_buf_addc(&s->out, '\n');
 	s->lines++;
 }
@@ -185,7 +194,8 @@ emit(struct sealer *s, const char *line, size_t len)
 /*
  * A checkpoint (or the final seal): the chain's head and the place it
  * covers, signed over its exact bytes before ,"sig":"..."; the very first
- * also binds the stream's id and start time, from which the chain began.
+ * also binds the stream's id and start time, from which the chain began,
+ * and the hash of the line before it in the file it is appended to.
  */
 static void
 checkpoint(struct sealer *s, const char *type, int cut)
@@ -208,6 +218,11 @@ checkpoint(struct sealer *s, const char *type, int cut)
 	psm_ev_str(b, "head", head);
 	if (s->next_checkpoint == 0)
 		psm_ev_str(b, "start", s->start);
+	if (s->next_checkpoint == 0 && s->has_link) {
+		char after[65];
+		psm_hex(after, s->link, 32);
+		psm_ev_str(b, "after", after);
+	}
 	if (cut >= 0) {
 		wall_string(when, now);
 		psm_ev_str(b, "end", when);
@@ -323,50 +338,85 @@ seal_input(struct sealer *s, int fd)
 	checkpoint(s, "seal", 0);
 }
 
-/* --append: FILE must verify with our own key and end with a seal. */
+/*
+ * --append: FILE must verify with our own key and end with a seal. The
+ * new stream links to that seal; sessions still open go on in it.
+ */
 static void
-continue_file(struct sealer *s, int fd, const char *path)
+check_file(struct sealer *s, int fd, const char *path)
 {
 	struct psm_pubkey self;
 	struct psm_verifier v;
-	struct psm_lines r;
-	const char *line;
-	size_t len;
-	int st;
+	struct psm_error e;
+	int verdict;
 
 	psm_seckey_public(&s->key, &self);
-	psm_verifier_init(&v, &self, 1);
-	psm_lines_init(&r, fd, path);
-	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
-		if (psm_verifier_line(&v, line, len) < 0)
-			break;
-	if (st == PSM_LINE_ERROR)
-		err(PSM_EXIT_OS, "%s", path);
-	if (psm_verifier_finish(&v, st == PSM_LINE_PARTIAL) != PSM_V_OK)
-		errx(v.verdict == PSM_V_INVALID ? PSM_EXIT_DATA : PSM_EXIT_NO,
-		    "%s: cannot append: %s", path, v.reason);
-	/* The stream whose seal is the file's last line goes on. */
-	const struct psm_sealed *last = v.last;
-	psm_chain_set_head(&s->chain, last->head);
-	memcpy(s->stream, last->id, sizeof s->stream);
-	memcpy(s->start, last->start, sizeof s->start);
-	s->start_usec = parse_wall(s->start);
-	s->lines = last->lines;
-	s->next_checkpoint = last->next_checkpoint;
-	s->last_t = last->checkpoint_t;
-	s->sessions = v.sessions;	/* sessions may go on across runs */
-	memset(&v.sessions, 0, sizeof v.sessions);
-	psm_lines_free(&r);
+	psm_verifier_init(&v, &self, 1, NULL, NULL);
+	if ((verdict = psm_verify_fd(&v, fd, path, &e)) < 0)
+		xpsm_die(&e);
+	if (verdict != PSM_V_OK)
+		errx(verdict == PSM_V_INVALID ? PSM_EXIT_DATA : PSM_EXIT_NO,
+		    "%s: cannot append: %s", path, psm_verifier_reason(&v));
+	psm_sessions_free(&s->sessions);
+	psm_verifier_take_sessions(&v, &s->sessions);
 	psm_verifier_free(&v);
+}
+
+/*
+ * The hash the output file's last line states, for the link of a new
+ * stream (the file is locked). An empty file needs none; a file that does
+ * not end with a sealed line gets an unlinked stream, and a warning: it
+ * does not verify anyway.
+ */
+static void
+read_link(struct sealer *s)
+{
+	char tail[PSM_SEAL_SUFFIX_LEN + 2], tag[PSM_SEAL_TAG_LEN + 1];
+	struct stat st;
+	size_t before;
+
+	s->has_link = false;
+	if (s->tailfd < 0 || fstat(s->tailfd, &st) < 0 || st.st_size == 0)
+		return;
+	if (st.st_size < (off_t)sizeof tail ||
+	    pread(s->tailfd, tail, sizeof tail, st.st_size - (off_t)sizeof tail) != (ssize_t)sizeof tail ||
+	    tail[sizeof tail - 1] != '\n' ||
+	    !psm_seal_split(tail, sizeof tail - 1, &before, tag, s->link)) {
+		warnx("%s does not end with a sealed line: the new stream is not linked to it",
+		    s->outname);
+		return;
+	}
+	s->has_link = true;
 }
 
 static void
 new_stream(struct sealer *s)
 {
+	psm_new_sid(s->stream);
 	s->start_usec = wall_usec();
 	wall_string(s->start, s->start_usec);
 	psm_chain_genesis(&s->chain, s->stream, s->start);
+	lock_output(s, LOCK_EX);
+	read_link(s);
 	checkpoint(s, "checkpoint", -1);
+	if (s->opt->append == NULL)
+		lock_output(s, LOCK_UN);
+}
+
+/*
+ * Standard output appended to a regular file (>>): other sealers may
+ * append to it too. Read its tail through a descriptor of our own.
+ */
+static void
+share_stdout(struct sealer *s)
+{
+	struct stat st;
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+
+	if (fl < 0 || !(fl & O_APPEND) || fstat(STDOUT_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	s->shared = true;
+	s->tailfd = open("/proc/self/fd/1", O_RDONLY | O_CLOEXEC | O_NOCTTY);
 }
 
 static int
@@ -377,20 +427,22 @@ open_append(struct sealer *s, const char *path, bool *fresh)
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		err(PSM_EXIT_OS, "%s", path);
-	/* One sealer at a time: from the check of the tail to the last write. */
-	if (flock(fd, LOCK_EX) < 0)
-		err(PSM_EXIT_OS, "%s: cannot lock", path);
+	/* One sealer at a time: from the check of the file to the last write. */
+	s->outfd = fd;
+	s->outname = path;
+	s->shared = true;
+	s->tailfd = fd;
+	lock_output(s, LOCK_EX);
 	if (fstat(fd, &st) < 0)
 		err(PSM_EXIT_OS, "%s", path);
 	*fresh = st.st_size == 0;
-	s->outname = path;
 	return fd;
 }
 
 static void
 confine(const struct options *opt)
 {
-	static const int calls[] = { SCMP_SYS(fsync), -1 };
+	static const int calls[] = { SCMP_SYS(fsync), SCMP_SYS(flock), -1 };
 
 	struct psm_error e;
 
@@ -403,6 +455,7 @@ main(int argc, char **argv)
 {
 	struct options opt = { 0 };
 	struct sealer s = { 0 };
+	struct psm_error e;
 	bool fresh = true;
 	int in = STDIN_FILENO;
 
@@ -410,25 +463,25 @@ main(int argc, char **argv)
 	s.opt = &opt;
 	s.outfd = STDOUT_FILENO;
 	s.outname = "stdout";
+	s.tailfd = -1;
 	s.inname = opt.input ? opt.input : "(stdin)";
 	psm_key_protect_process();
 	xpsm_seckey_load(&s.key, opt.key);
-	struct psm_error e;
 	if (psm_chain_init(&s.chain, &e) < 0)
 		xpsm_die(&e);
 	psm_sessions_init(&s.sessions);
 	if (opt.input != NULL && (in = open(opt.input, O_RDONLY | O_CLOEXEC)) < 0)
 		err(PSM_EXIT_OS, "%s", opt.input);
 	if (opt.append != NULL) {
-		s.outfd = open_append(&s, opt.append, &fresh);
+		open_append(&s, opt.append, &fresh);
 		if (!fresh)
-			continue_file(&s, s.outfd, opt.append);
+			check_file(&s, s.outfd, opt.append);
+	} else {
+		share_stdout(&s);
 	}
-	if (fresh)
-		psm_new_sid(s.stream);	/* before the sandbox: libuuid asks the kernel */
+	/* Before the sandbox: libuuid and /proc are out of its reach. */
+	new_stream(&s);
 	confine(&opt);
-	if (fresh)
-		new_stream(&s);
 	seal_input(&s, in);
 	if (opt.append != NULL && fsync(s.outfd) < 0 && errno != EINVAL)
 		err(PSM_EXIT_OS, "%s", opt.append);
@@ -438,5 +491,7 @@ main(int argc, char **argv)
 	psm_buf_free(&s.out);
 	psm_buf_free(&s.cp);
 	psm_buf_free(&s.payload);
+	if (s.tailfd >= 0 && s.tailfd != s.outfd)
+		close(s.tailfd);
 	return PSM_EXIT_OK;
 }

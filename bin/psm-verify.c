@@ -15,7 +15,7 @@
 #include "psm_crypto.h"
 #include "psm_sandbox.h"
 
-#define KEYS_MAX 64
+#define KEYS_MAX PSM_VERIFY_KEYS_MAX
 
 struct options {
 	struct psm_pubkey keys[KEYS_MAX];
@@ -83,92 +83,114 @@ parse_options(int argc, char **argv, struct options *opt)
 
 static const char *const verdict_name[] = { "OK", "FAILED", "INCOMPLETE", "INVALID" };
 
-/* Over all sealed streams of the file: the earliest start, the latest end, the keys. */
-struct totals {
-	const char *from, *to;
-	char keys[4 * (PSM_KEYID_LEN + 1)];
-	bool cut;
+/* --json: the report of one file is written as its streams end. */
+struct report {
+	bool json;
+	uint64_t nstreams;
+	struct psm_buf b;
 };
 
 static void
-add_up(const struct psm_verifier *v, struct totals *t)
+print_buf(struct psm_buf *b)
 {
-	memset(t, 0, sizeof *t);
-	for (size_t i = 0; i < v->nstreams; i++) {
-		const struct psm_sealed *st = &v->streams[i];
-		if (t->from == NULL || strcmp(st->start, t->from) < 0)
-			t->from = st->start;
-		if (t->to == NULL || strcmp(st->end, t->to) > 0)
-			t->to = st->end;
-		t->cut |= st->cut;
-		if (st->key_id[0] != '\0' && strstr(t->keys, st->key_id) == NULL &&
-		    strlen(t->keys) + PSM_KEYID_LEN + 2 < sizeof t->keys) {
-			if (t->keys[0] != '\0')
-				strcat(t->keys, ",");
-			strcat(t->keys, st->key_id);
-		}
-	}
+	if (b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len)
+		err(PSM_EXIT_OS, "stdout");
+	b->len = 0;
+}
+
+/* One sealed stream of the file, as the verifier reports it. */
+static void
+json_stream(void *ctx, const struct psm_sealed *st)
+{
+	struct report *rp = ctx;
+	struct psm_buf *b = &rp->b;
+
+	if (!rp->json)
+		return;
+	psm_buf_adds(b, rp->nstreams++ ? ",{" : "{");
+	psm_buf_adds(b, "\"id\":");
+	psm_json_string(b, st->id, strlen(st->id));
+	psm_ev_str(b, "key", st->key_id);
+	psm_ev_str(b, "start", st->start);
+	if (st->sealed)
+		psm_ev_str(b, "end", st->end);
+	else
+		psm_ev_null(b, "end");
+	psm_ev_u64(b, "first_line", st->first_line);
+	psm_ev_u64(b, "last_line", st->last_line);
+	psm_ev_u64(b, "lines", st->lines);
+	psm_ev_u64(b, "events", st->events);
+	psm_ev_u64(b, "sessions", st->sessions);
+	psm_ev_bool(b, "sealed", st->sealed);
+	psm_ev_bool(b, "cut", st->cut);
+	psm_ev_bool(b, "linked", st->linked);
+	psm_buf_addc(b, '}');
+	print_buf(b);
 }
 
 static void
-report_json(const char *name, const struct psm_verifier *v, int verdict)
+json_begin(struct report *rp, const char *name)
 {
-	struct psm_buf b = { 0 };
-	struct totals t;
+	psm_buf_adds(&rp->b, "{\"file\":");
+	psm_json_string(&rp->b, name, strlen(name));
+	psm_buf_adds(&rp->b, ",\"streams\":[");
+	print_buf(&rp->b);
+}
 
-	add_up(v, &t);
-	psm_buf_adds(&b, "{\"file\":");
-	psm_json_string(&b, name, strlen(name));
-	psm_buf_adds(&b, ",\"status\":\"");
-	psm_buf_adds(&b, verdict_name[verdict]);
-	psm_buf_addc(&b, '"');
-	psm_ev_u64(&b, "lines", v->line);
-	psm_ev_u64(&b, "verified_through", v->verified_through);
-	psm_ev_u64(&b, "events", v->events);
-	psm_ev_u64(&b, "sessions", v->sessions.started);
-	psm_ev_u64(&b, "streams", v->nstreams);
-	if (v->nstreams > 0) {
-		psm_ev_str(&b, "stream", v->streams[0].id);
-		psm_ev_str(&b, "from", t.from);
-	}
+static void
+json_end(struct report *rp, const struct psm_verifier *v, int verdict)
+{
+	struct psm_buf *b = &rp->b;
+	char keys[PSM_VERIFY_KEYS_MAX * (PSM_KEYID_LEN + 1)];
+
+	psm_verifier_keys(v, keys, sizeof keys);
+	psm_buf_adds(b, "],\"status\":\"");
+	psm_buf_adds(b, verdict_name[verdict]);
+	psm_buf_addc(b, '"');
+	psm_ev_u64(b, "lines", v->line);
+	psm_ev_u64(b, "verified_through", v->verified_through);
+	psm_ev_u64(b, "events", v->events);
+	psm_ev_u64(b, "sessions", v->sessions.started);
+	psm_ev_u64(b, "nstreams", v->nstreams);
+	if (v->nstreams > 0)
+		psm_ev_str(b, "from", v->from);
 	if (verdict == PSM_V_OK) {
-		psm_ev_str(&b, "to", t.to);
-		psm_ev_str(&b, "key", t.keys);
-		psm_ev_bool(&b, "cut", t.cut);
+		psm_ev_str(b, "to", v->to);
+		psm_ev_str(b, "key", keys);
+		psm_ev_bool(b, "cut", v->cut);
 	} else {
-		psm_ev_str(&b, "reason", v->reason);
+		psm_ev_str(b, "reason", psm_verifier_reason(v));
 	}
-	psm_buf_adds(&b, "}\n");
-	fwrite(b.data, 1, b.len, stdout);
-	psm_buf_free(&b);
+	psm_buf_adds(b, "}\n");
+	print_buf(b);
 }
 
 static void
 report_line(const char *name, const struct psm_verifier *v, int verdict)
 {
-	struct totals t;
-	char streams[48] = "";
+	char streams[48] = "", keys[PSM_VERIFY_KEYS_MAX * (PSM_KEYID_LEN + 1)];
+	uint64_t n = v->sessions.started;
 
-	add_up(v, &t);
+	psm_verifier_keys(v, keys, sizeof keys);
 	switch (verdict) {
 	case PSM_V_OK:
 		if (v->nstreams > 1)
-			snprintf(streams, sizeof streams, "%zu sealed streams, ", v->nstreams);
-		printf("%s: OK: %" PRIu64 " event%s, %zu session%s, %ssealed by %s, %s .. %s%s\n",
-		    name, v->events, v->events == 1 ? "" : "s", v->sessions.started,
-		    v->sessions.started == 1 ? "" : "s", streams, t.keys, t.from, t.to,
-		    t.cut ? " (the input was cut: see psm-seal's message)" : "");
+			snprintf(streams, sizeof streams, "%" PRIu64 " sealed streams, ", v->nstreams);
+		printf("%s: OK: %" PRIu64 " event%s, %" PRIu64 " session%s, %ssealed by %s, %s .. %s%s\n",
+		    name, v->events, v->events == 1 ? "" : "s", n, n == 1 ? "" : "s", streams,
+		    keys, v->from, v->to,
+		    v->cut ? " (the input was cut: see psm-seal's message)" : "");
 		break;
 	case PSM_V_FAILED:
-		printf("%s: FAILED: %s\n", name, v->reason);
+		printf("%s: FAILED: %s\n", name, psm_verifier_reason(v));
 		break;
 	case PSM_V_INCOMPLETE:
-		printf("%s: INCOMPLETE: %s\n", name, v->reason);
+		printf("%s: INCOMPLETE: %s\n", name, psm_verifier_reason(v));
 		break;
 	default:
 		fflush(stdout);
-		fprintf(stderr, "psm-verify: %s:%" PRIu64 ": %s\n", name, v->line ? v->line : 1,
-		    v->reason);
+		fprintf(stderr, "psm-verify: %s:%" PRIu64 ": %s\n", name, v->where,
+		    psm_verifier_reason(v));
 	}
 }
 
@@ -176,30 +198,21 @@ report_line(const char *name, const struct psm_verifier *v, int verdict)
 static int
 verify(const struct options *opt, int fd, const char *name)
 {
+	struct report rp = { .json = opt->json };
 	struct psm_verifier v;
-	struct psm_lines r;
-	const char *line;
-	size_t len;
-	int st, verdict;
+	struct psm_error e;
+	int verdict;
 
-	psm_verifier_init(&v, opt->keys, opt->nkeys);
-	psm_lines_init(&r, fd, name);
-	while ((st = psm_lines_next(&r, &line, &len)) == PSM_LINE_OK)
-		if (psm_verifier_line(&v, line, len) < 0)
-			break;
-	if (st == PSM_LINE_ERROR)
-		err(PSM_EXIT_OS, "%s", name);
-	if (st == PSM_LINE_TOOLONG && v.verdict == PSM_V_OK) {
-		v.line = r.lineno;
-		snprintf(v.reason, sizeof v.reason, "line %" PRIu64 ": longer than 1 MiB", r.lineno);
-		v.verdict = PSM_V_FAILED;
-	}
-	verdict = psm_verifier_finish(&v, st == PSM_LINE_PARTIAL);
+	psm_verifier_init(&v, opt->keys, opt->nkeys, json_stream, &rp);
 	if (opt->json)
-		report_json(name, &v, verdict);
+		json_begin(&rp, name);
+	if ((verdict = psm_verify_fd(&v, fd, name, &e)) < 0)
+		xpsm_die(&e);
+	if (opt->json)
+		json_end(&rp, &v, verdict);
 	else
 		report_line(name, &v, verdict);
-	psm_lines_free(&r);
+	psm_buf_free(&rp.b);
 	psm_verifier_free(&v);
 	return verdict;
 }

@@ -267,12 +267,14 @@ uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
 /* seal.c: the text psm-seal adds to a line (no hashing: see psm_crypto.h). */
-#define PSM_SEAL_SUFFIX_LEN 72		/* ,"h":"<64 hex>"} */
+#define PSM_SEAL_TAG_LEN 8		/* the stream id's first 8 characters */
+#define PSM_SEAL_SUFFIX_LEN 91		/* ,"chain":"<8 hex>","h":"<64 hex>"} */
 #define PSM_SEALED_LINE_MAX (PSM_LINE_MAX + PSM_SEAL_SUFFIX_LEN - 1)
 void psm_hex(char *out, const unsigned char *p, size_t n);
 int psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len);
-size_t psm_seal_suffix(char *out, const unsigned char head[32]);
-bool psm_seal_split(const char *line, size_t len, size_t *before, unsigned char h[32]);
+size_t psm_seal_suffix(char *out, const char *stream_id, const unsigned char head[32]);
+bool psm_seal_split(const char *line, size_t len, size_t *before,
+    char tag[PSM_SEAL_TAG_LEN + 1], unsigned char h[32]);
 
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen,

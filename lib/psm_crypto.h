@@ -53,34 +53,54 @@ void psm_sign(unsigned char sig[64], const void *msg, size_t n, const struct psm
 bool psm_sig_valid(const unsigned char sig[64], const void *msg, size_t n,
     const struct psm_pubkey *k);
 
-/* verify.c: the streaming verifier of sealed streams (several may share a file). */
-#define PSM_SEAL_VERSION 1
-enum { PSM_V_OK, PSM_V_FAILED, PSM_V_INCOMPLETE, PSM_V_INVALID };
+/*
+ * verify.c: the streaming verifier of sealed streams (psm-verify, and
+ * psm-seal --append on the file it continues). Several sealed streams may
+ * share a file; each is kept while it is open and reported through the
+ * on_stream callback when its seal verifies (and at the end for those
+ * that never got one), so memory is bounded by the streams and sessions
+ * open at once. A line finds its stream by the tag psm-seal put on it.
+ */
+#define PSM_SEAL_VERSION 2
+#define PSM_VERIFY_KEYS_MAX 64
+enum psm_verdict { PSM_V_OK, PSM_V_FAILED, PSM_V_INCOMPLETE, PSM_V_INVALID };
 struct psm_sealed {			/* one sealed stream of the file */
-	char id[PSM_SID_LEN + 1];
+	char id[PSM_SID_LEN + 1];	/* the table's key: first */
 	char start[48], end[48], key_id[PSM_KEYID_LEN + 1];
 	unsigned char head[32];		/* its chain's last hash */
-	uint64_t lines;			/* its lines so far */
-	uint64_t next_checkpoint, verified_through, checkpoint_t, events;
+	uint64_t lines, events, sessions;	/* its own */
+	uint64_t first_line, last_line;		/* where it is in the file */
+	uint64_t next_checkpoint, verified_through, checkpoint_t;
 	uint64_t unsealed, first_unsealed;	/* lines after its last signature */
-	bool sealed, cut;
+	bool sealed, cut, linked;
 };
 struct psm_verifier {
 	const struct psm_pubkey *keys;
 	size_t nkeys;
+	void (*on_stream)(void *ctx, const struct psm_sealed *st);
+	void *ctx;
 	struct psm_chain chain;
 	struct psm_sessions sessions;
+	struct psm_table streams;	/* open streams by id */
+	struct psm_table tags;		/* open streams by tag */
 	struct psm_buf base, scratch;
-	struct psm_sealed *streams, *last;	/* last: the stream of the last line */
-	size_t nstreams, capstreams;
-	uint64_t line, verified_through, events;
-	int verdict;
-	char reason[320];
-	struct psm_error err;
+	uint64_t line, verified_through, events, nstreams;
+	unsigned char last_h[32];	/* the hash the file's last line states */
+	bool keys_used[PSM_VERIFY_KEYS_MAX], cut, seen_sealed;
+	bool scanning;			/* line 1 unsealed: is any later line sealed? */
+	char from[48], to[48];
+	enum psm_verdict verdict;
+	uint64_t where;			/* the line the verdict is about */
+	struct psm_error err;		/* the verdict's reason */
 };
-void psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t nkeys);
+void psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t nkeys,
+    void (*on_stream)(void *ctx, const struct psm_sealed *st), void *ctx);
 int psm_verifier_line(struct psm_verifier *v, const char *line, size_t len);
-int psm_verifier_finish(struct psm_verifier *v, bool partial);
+enum psm_verdict psm_verifier_finish(struct psm_verifier *v, bool partial);
+int psm_verify_fd(struct psm_verifier *v, int fd, const char *name, struct psm_error *e);
+const char *psm_verifier_reason(const struct psm_verifier *v);
+size_t psm_verifier_keys(const struct psm_verifier *v, char *out, size_t size);
+void psm_verifier_take_sessions(struct psm_verifier *v, struct psm_sessions *out);
 void psm_verifier_free(struct psm_verifier *v);
 
 #endif

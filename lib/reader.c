@@ -625,10 +625,11 @@ too_long(const struct psm_lines *r, const char *line, size_t n)
 {
 	size_t before;
 	unsigned char h[32];
+	char tag[PSM_SEAL_TAG_LEN + 1];
 
 	if (n <= PSM_LINE_MAX)
 		return false;
-	return n > r->max || !psm_seal_split(line, n, &before, h);
+	return n > r->max || !psm_seal_split(line, n, &before, tag, h);
 }
 
 /* Make room to read more: slide the pending line down, or grow. */

@@ -37,29 +37,50 @@ psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len)
 	return 0;
 }
 
-/* The text psm-seal adds to a line: ,"h":"<64 hex>"} */
+/*
+ * The text psm-seal adds to a line: the tag of its sealed stream (the
+ * first 8 characters of the stream's id), by which a reader finds the
+ * stream without trying them all, then its chain hash:
+ *     ,"chain":"<8 hex>","h":"<64 hex>"}
+ */
 size_t
-psm_seal_suffix(char *out, const unsigned char head[32])
+psm_seal_suffix(char *out, const char *stream_id, const unsigned char head[32])
 {
-	memcpy(out, ",\"h\":\"", 6);
-	psm_hex(out + 6, head, 32);
-	memcpy(out + 70, "\"}", 3);
+	memcpy(out, ",\"chain\":\"", 10);
+	memcpy(out + 10, stream_id, PSM_SEAL_TAG_LEN);
+	memcpy(out + 18, "\",\"h\":\"", 7);
+	psm_hex(out + 25, head, 32);
+	memcpy(out + 89, "\"}", 3);
 	return PSM_SEAL_SUFFIX_LEN;
+}
+
+static bool
+is_hex(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
 }
 
 /*
  * If line ends with psm-seal's suffix: the length of the text before it
- * (the line as it was is that text and "}") and the hash it states.
+ * (the line as it was is that text and "}"), the stream's tag and the
+ * hash it states.
  */
 bool
-psm_seal_split(const char *line, size_t len, size_t *before, unsigned char h[32])
+psm_seal_split(const char *line, size_t len, size_t *before, char tag[PSM_SEAL_TAG_LEN + 1],
+    unsigned char h[32])
 {
 	if (len < PSM_SEAL_SUFFIX_LEN + 1)
 		return false;
 	const char *s = line + len - PSM_SEAL_SUFFIX_LEN;
-	if (memcmp(s, ",\"h\":\"", 6) != 0 || memcmp(s + 70, "\"}", 2) != 0 ||
-	    psm_unhex(h, 32, s + 6, 64) < 0)
+	if (memcmp(s, ",\"chain\":\"", 10) != 0 || !is_hex(s + 10, PSM_SEAL_TAG_LEN) ||
+	    memcmp(s + 18, "\",\"h\":\"", 7) != 0 || memcmp(s + 89, "\"}", 2) != 0 ||
+	    psm_unhex(h, 32, s + 25, 64) < 0)
 		return false;
+	memcpy(tag, s + 10, PSM_SEAL_TAG_LEN);
+	tag[PSM_SEAL_TAG_LEN] = '\0';
 	*before = len - PSM_SEAL_SUFFIX_LEN;
 	return true;
 }

@@ -27,10 +27,10 @@ teardown() {
 }
 
 # unseal FILE: a sealed stream without what psm-seal added (its checkpoint
-# and seal lines, and the ,"h":"..." of every line).
+# and seal lines, and the ,"chain":"...","h":"..." of every line).
 unseal() {
 	grep -v -E '^\{"sid":"[0-9a-f-]{36}","seq":[0-9]+,"t":[0-9]+,"type":"(checkpoint|seal)",' "$1" |
-		sed -E 's/,"h":"[0-9a-f]{64}"\}$/}/'
+		sed -E 's/,"chain":"[0-9a-f]{8}","h":"[0-9a-f]{64}"\}$/}/'
 }
 
 # The seq of the checkpoints and seals of a sealed stream, on one line.
@@ -45,12 +45,30 @@ chain_next() {
 }
 
 # OK_LINE FILE EVENTS SESSIONS: the start of psm-verify's line for a good stream.
-ok_line() {
-	local e=events s=sessions
+ok_line() {	# ok_line FILE EVENTS SESSIONS [STREAMS]
+	local e=events s=sessions n=""
 	[ "$2" -ne 1 ] || e=event
 	[ "$3" -ne 1 ] || s=session
-	printf '%s: OK: %s %s, %s %s, sealed by %s, ' "$1" "$2" "$e" "$3" "$s" "$KEYID"
+	[ "${4:-1}" -eq 1 ] || n="$4 sealed streams, "
+	printf '%s: OK: %s %s, %s %s, %ssealed by %s, ' "$1" "$2" "$e" "$3" "$s" "$n" "$KEYID"
 }
+
+# links FILE: for each opening checkpoint, "first:AFTER" at line 1,
+# "linked" when its "after" is the h of the line before it, else "broken:AFTER".
+links() {
+	local n=0 prev="" line after
+	while IFS= read -r line; do
+		n=$(( n + 1 ))
+		if [ "$(printf '%s' "$line" | jq -r 'select(.type == "checkpoint" and .seq == 0) | "y"')" = y ]; then
+			after=$(printf '%s' "$line" | jq -r '.after // "none"')
+			if [ "$n" -eq 1 ]; then echo "first:$after"
+			elif [ "$after" = "$prev" ]; then echo linked
+			else echo "broken:$after"; fi
+		fi
+		prev=$(printf '%s' "$line" | jq -r .h)
+	done < "$1"
+}
+
 
 # cut_at INPUT L MESSAGE: psm-seal stops at line L of INPUT with MESSAGE
 # (exit 3), and what it wrote is a good stream of the lines before L, with
@@ -93,12 +111,12 @@ cut_at() {
 	psm-seal -k k.key rec.jsonl > s.jsonl
 	n=$(wc -l < rec.jsonl)
 	run jq -c 'keys_unsorted' s.jsonl
-	assert_line --index 0 '["sid","seq","t","type","v","key","lines","head","start","sig","h"]'
-	assert_line --index "$(( n + 1 ))" '["sid","seq","t","type","v","key","lines","head","end","cut","sig","h"]'
+	assert_line --index 0 '["sid","seq","t","type","v","key","lines","head","start","sig","chain","h"]'
+	assert_line --index "$(( n + 1 ))" '["sid","seq","t","type","v","key","lines","head","end","cut","sig","chain","h"]'
 	run jq -r 'select(.type == "checkpoint" or .type == "seal") |
 		"\(.type) \(.seq) \(.v) \(.key) \(.lines) \(.cut)"' s.jsonl
-	assert_output "checkpoint 0 1 $KEYID 0 null
-seal 1 1 $KEYID $(( n + 1 )) false"
+	assert_output "checkpoint 0 2 $KEYID 0 null
+seal 1 2 $KEYID $(( n + 1 )) false"
 	# The checkpoints name a stream of their own, not the recorded session.
 	stream=$(head -n 1 s.jsonl | jq -r .sid)
 	[ "$stream" != "$(head -n 1 rec.jsonl | jq -r .sid)" ]
@@ -120,9 +138,10 @@ seal 1 1 $KEYID $(( n + 1 )) false"
 	[ "$(head -n 1 s.jsonl | jq -r .head)" = "$prev" ]
 	lines=0
 	while IFS= read -r line; do
-		base=${line%,\"h\":\"*}
+		base=${line%,\"chain\":\"*}
 		h=$(chain_next "$prev" "$base}")
-		[ "$line" = "$base,\"h\":\"$h\"}" ] || fail "line $(( lines + 1 )): h is not the chain hash"
+		[ "$line" = "$base,\"chain\":\"${sid:0:8}\",\"h\":\"$h\"}" ] ||
+			fail "line $(( lines + 1 )): not the stream's tag and the chain hash"
 		prev=$h
 		lines=$(( lines + 1 ))
 	done < s.jsonl
@@ -215,7 +234,7 @@ seal 3 2503'
 	exec 7<> in
 	head -n 2 rec.jsonl >&7
 	start=$SECONDS
-	wait_for 5 grep -q '"type":"checkpoint","v":1,"key":"[0-9a-f]*","lines":3,' s.jsonl
+	wait_for 5 grep -q '"type":"checkpoint","v":2,"key":"[0-9a-f]*","lines":3,' s.jsonl
 	[ $(( SECONDS - start )) -le 2 ] || fail "the checkpoint came after $(( SECONDS - start )) s"
 	# The input has not ended, and the two events are out, sealed as far as they go.
 	kill -0 "$pid"
@@ -239,7 +258,7 @@ seal 3 2503'
 	second=$(sed -n 2p rec.jsonl)
 	{ head -n 1 rec.jsonl; printf '%s' "${second:0:40}"; } >&7
 	# The whole line is checkpointed while the half line waits.
-	wait_for 5 grep -q '"type":"checkpoint","v":1,"key":"[0-9a-f]*","lines":2,' s.jsonl
+	wait_for 5 grep -q '"type":"checkpoint","v":2,"key":"[0-9a-f]*","lines":2,' s.jsonl
 	{ printf '%s\n' "${second:40}"; tail -n +3 rec.jsonl; } >&7
 	exec 7>&-
 	wait "$pid"
@@ -255,7 +274,7 @@ seal 3 2503'
 	BG_PIDS+=("$pid")
 	exec 7<> in
 	head -n 5 rec.jsonl >&7
-	wait_for 5 grep -q '"type":"checkpoint","v":1,"key":"[0-9a-f]*","lines":6,' s.jsonl
+	wait_for 5 grep -q '"type":"checkpoint","v":2,"key":"[0-9a-f]*","lines":6,' s.jsonl
 	kill -9 "$pid"
 	rc=0
 	wait "$pid" || rc=$?
@@ -274,7 +293,7 @@ seal 3 2503'
 	refute_output --partial OK
 }
 
-@test "psm-seal: --append: three runs onto one file verify as one chain" {
+@test "psm-seal: --append: three runs onto one file are three sealed streams, each linked to the seal before it" {
 	for part in rec.jsonl rec2.jsonl rec3.jsonl; do
 		run -0 --separate-stderr psm-seal -k k.key --append day.jsonl < "$part"
 		assert_output ''
@@ -282,14 +301,16 @@ seal 3 2503'
 	done
 	total=$(cat rec.jsonl rec2.jsonl rec3.jsonl | wc -l)
 	run -0 psm-verify -p k.pub day.jsonl
-	assert_output --partial "$(ok_line day.jsonl "$total" 3)"
-	# One opening checkpoint; the checkpoints and seals count on across the runs.
-	run jq -r 'select(.type == "checkpoint") | select(.seq == 0) | .start' day.jsonl
-	[ "${#lines[@]}" -eq 1 ]
+	assert_output --partial "$(ok_line day.jsonl "$total" 3 3)"
+	# Three streams, each opened and sealed: checkpoint 0 and seal 1.
 	run checkpoint_seqs day.jsonl
-	assert_output '0 1 2 3'
+	assert_output '0 1 0 1 0 1'
 	run jq -r 'select(.type == "checkpoint" or .type == "seal") | .sid' day.jsonl
-	[ "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" -eq 1 ]
+	[ "$(printf '%s\n' "${lines[@]}" | sort -u | wc -l)" -eq 3 ]
+	# The first opens the file; the others name the hash of the seal before them.
+	run links day.jsonl
+	assert_output $'first:none\nlinked\nlinked'
+
 	cmp <(unseal day.jsonl) <(cat rec.jsonl rec2.jsonl rec3.jsonl)
 }
 
@@ -299,10 +320,11 @@ seal 3 2503'
 	psm-seal -k k.key --every 3 --append day.jsonl part1.jsonl
 	psm-seal -k k.key --every 3 --append day.jsonl part2.jsonl
 	run -0 psm-verify -p k.pub day.jsonl
-	assert_output --partial "$(ok_line day.jsonl "$(wc -l < rec.jsonl)" 1)"
+	assert_output --partial "$(ok_line day.jsonl "$(wc -l < rec.jsonl)" 1 2)"
 	cmp <(unseal day.jsonl) rec.jsonl
-	run checkpoint_seqs day.jsonl
-	assert_output "$(seq 0 "$(( $(grep -cE '"type":"(checkpoint|seal)"' day.jsonl) - 1 ))" | paste -sd' ')"
+	run links day.jsonl
+	assert_output $'first:none\nlinked'
+
 	# The next run still keeps the session's order: its seq cannot start again.
 	head -n 3 part2.jsonl > again.jsonl
 	run -3 --separate-stderr psm-seal -k k.key --append day.jsonl again.jsonl
@@ -333,12 +355,12 @@ seal 3 2503'
 	exec 8>&-
 	rc=0
 	wait "$b" || rc=$?
-	# Whatever became of the second run, the file is still one good chain.
+	# Whatever became of the second run, its streams are still good and linked.
 	run -0 psm-verify -p k.pub day.jsonl
 	if [ "$rc" -eq 0 ]; then
-		assert_output --partial "$(ok_line day.jsonl "$(cat rec.jsonl rec2.jsonl rec3.jsonl | wc -l)" 3)"
+		assert_output --partial "$(ok_line day.jsonl "$(cat rec.jsonl rec2.jsonl rec3.jsonl | wc -l)" 3 3)"
 	else
-		assert_output --partial "$(ok_line day.jsonl "$(cat rec.jsonl rec2.jsonl | wc -l)" 2)"
+		assert_output --partial "$(ok_line day.jsonl "$(cat rec.jsonl rec2.jsonl | wc -l)" 2 2)"
 	fi
 }
 

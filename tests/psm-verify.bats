@@ -23,6 +23,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	cp "$BATS_FILE_TMPDIR"/*.key "$BATS_FILE_TMPDIR"/*.pub "$BATS_FILE_TMPDIR"/*.jsonl .
 	KEYID=$(cut -d' ' -f2 k.pub)
+	TAG=$(head -n 1 s.jsonl | jq -r .sid | cut -c1-8)	# s.jsonl's chain tag
 	SID=$(head -n 1 rec.jsonl | jq -r .sid)	# the recorded session
 	N=$(wc -l < rec.jsonl)			# its events
 	T=$(wc -l < s.jsonl)			# the lines of s.jsonl
@@ -60,15 +61,20 @@ rehash() {
 	while IFS= read -r line; do
 		n=$(( n + 1 ))
 		if [ "$n" -ge "$from" ]; then
-			base=${line%,\"h\":\"*}
+			base=${line%,\"chain\":\"*}
+			tag=${line##*,\"chain\":\"}
+			tag=${tag:0:8}
 			h=$(chain_next "$prev" "$base}")
-			line="$base,\"h\":\"$h\"}"
+			line="$base,\"chain\":\"$tag\",\"h\":\"$h\"}"
 			prev=$h
 		fi
 		printf '%s\n' "$line"
 	done < "$file" > "$file.new"
 	mv "$file.new" "$file"
 }
+
+# has_lines N FILE: FILE has at least N lines.
+has_lines() { [ -f "$2" ] && [ "$(wc -l < "$2")" -ge "$1" ]; }
 
 # h_of N FILE: the chain hash line N states.
 h_of() { line "$1" "$2" | sed 's/.*,"h":"\([0-9a-f]\{64\}\)"}$/\1/'; }
@@ -163,18 +169,28 @@ ok_line() {
 	assert_output "s.jsonl: FAILED: line 4: session $SID: t runs backwards (0 after $t3)"
 }
 
-@test "psm-verify: a changed checkpoint head fails, also with the chain recomputed" {
+@test "psm-verify: a changed checkpoint head fails, also with the chain recomputed: its signature is checked first" {
 	c=$(line 5 s.jsonl | sed 's/.*"head":"\(.\).*/\1/')
 	sed -i "5s/\"head\":\"$c/\"head\":\"$(other_char "$c")/" s.jsonl
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output "s.jsonl: FAILED: line 5: $CHANGED"
 	rehash s.jsonl 5
 	run -1 psm-verify -p k.pub s.jsonl
-	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
+	assert_output 's.jsonl: FAILED: line 5: bad signature (forged or changed checkpoint)'
 }
 
 @test "psm-verify: a checkpoint's line count changed, with the chain recomputed, fails" {
 	sed -i '5s/"lines":4,/"lines":3,/' s.jsonl
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: bad signature (forged or changed checkpoint)'
+}
+
+@test "psm-verify: a checkpoint that does not match the lines before it fails, even well signed" {
+	# The sealer's own key signs a checkpoint that names a wrong line count.
+	body=$(line 5 s.jsonl | sed -E 's/,"sig":.*//; s/"lines":4,/"lines":3,/')
+	sig=$(printf '%s' "$body" | sign k.key)
+	put s.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
 	rehash s.jsonl 5
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
@@ -281,28 +297,34 @@ $(line 3 s.jsonl)"
 	assert_output "mid.jsonl: INCOMPLETE: verified through line $last, $(unsealed $(( T - last )))"
 }
 
-@test "psm-verify: lines chained on after the final seal make it INCOMPLETE" {
+@test "psm-verify: lines chained on after the final seal fail: a sealed stream is closed" {
 	psm-seal -k k.key rec2.jsonl > tail.jsonl
 	cp s.jsonl more.jsonl
 	line 2 tail.jsonl >> more.jsonl
 	run -1 psm-verify -p k.pub more.jsonl
-	assert_output "more.jsonl: FAILED: line $(( T + 1 )): $CHANGED"
+	assert_output --partial "more.jsonl: FAILED: line $(( T + 1 )): no open sealed stream has the chain tag $(line 1 tail.jsonl | jq -r .sid | cut -c1-8) "
+	# Tagged as the sealed stream's and chained on from its seal: still refused.
+	sed -i "\$s/\"chain\":\"[0-9a-f]*\"/\"chain\":\"$TAG\"/" more.jsonl
 	rehash more.jsonl $(( T + 1 ))
-	run -5 psm-verify -p k.pub more.jsonl
-	assert_output "more.jsonl: INCOMPLETE: verified through line $T, 1 line unsealed"
+	run -1 psm-verify -p k.pub more.jsonl
+	assert_output --partial "more.jsonl: FAILED: line $(( T + 1 )): no open sealed stream has the chain tag $TAG (the start of its stream removed, a line after its seal, "
 }
 
 @test "psm-verify: the same event moved from another stream sealed with the same key fails" {
 	# same-key.jsonl sealed the same recording with the same key: line 3 is
 	# the same event, but its chain began from another stream id and time.
-	[ "$(line 3 same-key.jsonl | sed 's/,"h":.*//')" = "$(line 3 s.jsonl | sed 's/,"h":.*//')" ]
+	[ "$(line 3 same-key.jsonl | sed 's/,"chain":.*//')" = "$(line 3 s.jsonl | sed 's/,"chain":.*//')" ]
 	put s.jsonl 3 "$(line 3 same-key.jsonl)"
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output --partial "s.jsonl: FAILED: line 3: no open sealed stream has the chain tag "
+	# Given this stream's tag, its hash does not chain.
+	put s.jsonl 3 "$(line 3 same-key.jsonl | sed "s/\"chain\":\"[0-9a-f]*\"/\"chain\":\"$TAG\"/")"
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output "s.jsonl: FAILED: line 3: $CHANGED"
 	# An event of another stream added in, with the chain recomputed.
 	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
 	put s.jsonl 4 "$(line 4 s.jsonl)
-$(line 3 same-key.jsonl)"
+$(line 3 same-key.jsonl | sed "s/\"chain\":\"[0-9a-f]*\"/\"chain\":\"$TAG\"/")"
 	rehash s.jsonl 5
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output "s.jsonl: FAILED: line 5: session $SID: seq 1 where 3 was due"
@@ -312,10 +334,10 @@ $(line 3 same-key.jsonl)"
 	{ head -n 4 s.jsonl; tail -n +5 same-key.jsonl; } > spliced.jsonl
 	# line 5 is the other stream's checkpoint: its stream id gives it away
 	run -1 psm-verify -p k.pub spliced.jsonl
-	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of another sealed stream ($(line 1 same-key.jsonl | jq -r .sid))"
+	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of a sealed stream that is not open here ($(line 1 same-key.jsonl | jq -r .sid)): its opening removed, or a line after its seal"
 	rehash spliced.jsonl 5
 	run -1 psm-verify -p k.pub spliced.jsonl
-	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of another sealed stream ($(line 1 same-key.jsonl | jq -r .sid))"
+	assert_output "spliced.jsonl: FAILED: line 5: checkpoint of a sealed stream that is not open here ($(line 1 same-key.jsonl | jq -r .sid)): its opening removed, or a line after its seal"
 }
 
 @test "psm-verify: a checkpoint replayed later fails: out of order" {
@@ -386,15 +408,16 @@ $(line 5 s.jsonl)"
 		sig=$(printf '%s' "$body" | sign attacker.key)
 		[ "${#sig}" -eq 88 ]
 		cp s.jsonl forged.jsonl
-		put forged.jsonl 5 "$body,\"sig\":\"$sig\",\"h\":\"0\"}"
+		put forged.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
 		rehash forged.jsonl 5
 	}
 	attacker=$(cut -d' ' -f2 attacker.pub)
 	forge "$attacker"
-	# Well made: a verifier that trusted the attacker's key would take it.
+	# Well made, and the attacker's key trusted too: the stream was opened
+	# under the sealer's key, and stays pinned to it.
 	head -n 5 forged.jsonl > head.jsonl
-	run -5 psm-verify -p attacker.pub -p k.pub head.jsonl
-	assert_output 'head.jsonl: INCOMPLETE: verified through line 5, 0 lines unsealed'
+	run -1 psm-verify -p attacker.pub -p k.pub head.jsonl
+	assert_output "head.jsonl: FAILED: line 5: checkpoint signed by key $attacker, but its stream was opened under key $KEYID"
 	run -1 psm-verify -p k.pub forged.jsonl
 	assert_output "forged.jsonl: FAILED: line 5: signed by unknown key $attacker"
 	# Naming the sealer's key does not help.
@@ -406,20 +429,30 @@ $(line 5 s.jsonl)"
 @test "psm-verify: a stream whose opening checkpoint was removed fails at line 1" {
 	sed -i '1d' s.jsonl
 	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
-	assert_output 's.jsonl: FAILED: line 1: sealed, but no opening checkpoint before it (the start of the stream was removed)'
+	assert_output "s.jsonl: FAILED: line 1: no open sealed stream has the chain tag $TAG (the start of its stream removed, a line after its seal, or a line from another file)"
 	assert_stderr ''
 }
 
-@test "psm-verify: a checkpoint of an unknown format version is exit 3, named by FILE:LINE once" {
-	sed -i '5s/"v":1,/"v":2,/' s.jsonl
+@test "psm-verify: a checkpoint whose format version was changed fails (exit 1), not bad input" {
+	sed -i '5s/"v":2,/"v":3,/' s.jsonl
+	rehash s.jsonl 5
+	run -1 --separate-stderr psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: bad signature (forged or changed checkpoint)'
+	assert_stderr ''
+}
+
+@test "psm-verify: a well-signed checkpoint of an unknown format version is exit 3, named by FILE:LINE once" {
+	body=$(line 5 s.jsonl | sed -E 's/,"sig":.*//; s/"v":2,/"v":3,/')
+	sig=$(printf '%s' "$body" | sign k.key)
+	put s.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
 	rehash s.jsonl 5
 	run -3 --separate-stderr psm-verify -p k.pub s.jsonl
 	assert_output ''
-	assert_stderr 'psm-verify: s.jsonl:5: checkpoint format version 2 is not known to this psm-verify'
+	assert_stderr 'psm-verify: s.jsonl:5: checkpoint format version 3 is not known to this psm-verify (it reads 2)'
 }
 
 @test "psm-verify: a line that is not JSON after the first, with a chain hash, fails as malformed" {
-	put s.jsonl 3 "{\"sid\":,\"h\":\"$(printf '%064d' 0)\"}"
+	put s.jsonl 3 "{\"sid\":,\"chain\":\"$TAG\",\"h\":\"$(printf '%064d' 0)\"}"
 	rehash s.jsonl 3
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output 's.jsonl: FAILED: line 3: malformed: unexpected character'
@@ -430,7 +463,7 @@ $(line 5 s.jsonl)"
 		head -n 4 s.jsonl
 		printf '{"sid":"%s","seq":3,"t":99999999,"type":"out","data":"' "$SID"
 		head -c 1100000 /dev/zero | tr '\0' a
-		printf '","h":"%064d"}\n' 0
+		printf '","chain":"%s","h":"%064d"}\n' "$TAG" 0
 		tail -n +5 s.jsonl
 	} > big.jsonl
 	run -1 psm-verify -p k.pub big.jsonl
@@ -446,11 +479,11 @@ $(line 5 s.jsonl)"
 	assert_stderr 'psm-verify: text.jsonl:1: not a sealed psm stream (line 1 has no chain hash)'
 }
 
-@test "psm-verify: an empty file is not a sealed stream (exit 3)" {
+@test "psm-verify: a file cut to zero bytes fails (exit 1): a sealed stream is never empty" {
 	: > empty.jsonl
-	run -3 --separate-stderr psm-verify -p k.pub empty.jsonl
-	assert_output ''
-	assert_stderr 'psm-verify: empty.jsonl:1: not a sealed psm stream (empty)'
+	run -1 --separate-stderr psm-verify -p k.pub empty.jsonl
+	assert_output 'empty.jsonl: FAILED: empty (a sealed stream is never empty: was the file emptied?)'
+	assert_stderr ''
 }
 
 @test "psm-verify: a file that cannot be read is exit 4 with its name" {
@@ -493,17 +526,23 @@ $(psm-verify -p k.pub s.jsonl)"
 	stream=$(line 1 s.jsonl | jq -r .sid)
 	line 1 report.jsonl | jq -e --arg k "$KEYID" --arg s "$stream" --argjson n "$N" --argjson t "$T" '
 		.file == "s.jsonl" and .status == "OK" and .lines == $t and .verified_through == $t and
-		.events == $n and .sessions == 1 and .key == $k and .stream == $s and .cut == false and
-		(.from | test("^[0-9-]{10}T")) and (.to | test("^[0-9-]{10}T")) and (has("reason") | not)'
+		.events == $n and .sessions == 1 and .key == $k and .nstreams == 1 and .cut == false and
+		(.from | test("^[0-9-]{10}T")) and (.to | test("^[0-9-]{10}T")) and (has("reason") | not) and
+		(.streams | length) == 1 and .streams[0].id == $s and .streams[0].key == $k and
+		.streams[0].start == .from and .streams[0].end == .to and .streams[0].lines == $t and
+		.streams[0].first_line == 1 and .streams[0].last_line == $t and .streams[0].events == $n and
+		.streams[0].sessions == 1 and .streams[0].sealed and (.streams[0].cut | not) and
+		(.streams[0].linked | not)'
 	line 2 report.jsonl | jq -e --arg s "$stream" '
 		.file == "incomplete.jsonl" and .status == "INCOMPLETE" and .lines == 10 and
-		.verified_through == 9 and .events == 7 and .stream == $s and
+		.verified_through == 9 and .events == 7 and .streams[0].id == $s and
+		.streams[0].end == null and (.streams[0].sealed | not) and
 		.reason == "verified through line 9, 1 line unsealed"'
 	line 3 report.jsonl | jq -e --arg r "line 3: $CHANGED" '
 		.file == "failed.jsonl" and .status == "FAILED" and .lines == 3 and
 		.verified_through == 1 and .reason == $r'
 	line 4 report.jsonl | jq -e '
-		.file == "rec.jsonl" and .status == "INVALID" and .verified_through == 0 and
+		.file == "rec.jsonl" and .status == "INVALID" and .verified_through == 0 and .streams == [] and
 		.reason == "not a sealed psm stream (line 1 has no chain hash)"'
 }
 
@@ -621,22 +660,52 @@ Try 'psm-verify --help'"
 }
 
 @test "psm-verify: two sealed streams interleaved line by line in one log verify together" {
-	psm-seal -k k.key --every 2 rec.jsonl > a.jsonl
-	psm-seal -k other.key --every 2 rec2.jsonl > b.jsonl
-	# interleave: a line of one, a line of the other, as two live sealers appending with >>
-	paste -d '\n' a.jsonl b.jsonl | sed '/^$/d' > log.jsonl
-	[ "$(wc -l < log.jsonl)" -eq $(( $(wc -l < a.jsonl) + $(wc -l < b.jsonl) )) ]
+	# Two live sealers appending to one log with >>, their writes taking turns.
+	mkfifo in1 in2
+	exec 7<>in1 8<>in2
+	psm-seal -k k.key --every 2 < in1 >> log.jsonl 3>&- 7>&- 8>&- &
+	BG_PIDS+=($!)
+	wait_for 5 has_lines 1 log.jsonl
+	psm-seal -k other.key --every 2 < in2 >> log.jsonl 3>&- 7>&- 8>&- &
+	BG_PIDS+=($!)
+	wait_for 5 has_lines 2 log.jsonl
+	n=2
+	for i in 1 2 3 4 5 6; do
+		if [ "$(sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec.jsonl | wc -l)" -gt 0 ]; then
+			sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec.jsonl >&7
+			n=$(( n + $(sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec.jsonl | wc -l) + 1 ))
+			wait_for 5 has_lines "$(( n - 1 ))" log.jsonl
+		fi
+		if [ "$(sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec2.jsonl | wc -l)" -gt 0 ]; then
+			sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec2.jsonl >&8
+			n=$(( n + $(sed -n "$(( 2 * i - 1 )),$(( 2 * i ))p" rec2.jsonl | wc -l) + 1 ))
+			wait_for 5 has_lines "$(( n - 1 ))" log.jsonl
+		fi
+	done
+	exec 7>&- 8>&-
+	wait "${BG_PIDS[@]}"
+	BG_PIDS=()
+	# interleaved: the second stream's lines come before the first's seal
+	a=$(line 1 log.jsonl | jq -r .sid)
+	b=$(line 2 log.jsonl | jq -r .sid)
+	[ "$(grep -n "\"chain\":\"${b:0:8}\"" log.jsonl | sed -n 2p | cut -d: -f1)" -lt \
+	  "$(grep -n "\"sid\":\"$a\".*\"type\":\"seal\"" log.jsonl | cut -d: -f1)" ]
 	run -0 psm-verify -p k.pub -p other.pub log.jsonl
 	assert_output --regexp "^log.jsonl: OK: $(( N + $(wc -l < rec2.jsonl) )) events, 2 sessions, 2 sealed streams, sealed by [0-9a-f]{16},[0-9a-f]{16}, "
-	# one stream's final seal removed: the other is fine, this one is unfinished
-	grep -v "\"type\":\"seal\".*$(cut -d' ' -f2 other.pub)" log.jsonl > cut.jsonl
+	# the last stream's final seal removed: the other is fine, this one is unfinished
+	grep -v "\"sid\":\"$b\".*\"type\":\"seal\"" log.jsonl > cut.jsonl
 	run -5 psm-verify -p k.pub -p other.pub cut.jsonl
 	assert_output --regexp '^cut.jsonl: INCOMPLETE: verified through line [0-9]+, 0 lines unsealed$'
-	# a line moved from one stream into the middle of the other's run still fails
-	sed -n 3p b.jsonl > moved
-	{ head -n 4 a.jsonl; cat moved; tail -n +5 a.jsonl; } > mixed.jsonl
+	# a line of one stream moved two lines on fails
+	{ line 1 log.jsonl; line 2 log.jsonl; line 4 log.jsonl; line 5 log.jsonl; line 3 log.jsonl; tail -n +6 log.jsonl; } > mixed.jsonl
 	run -1 psm-verify -p k.pub -p other.pub mixed.jsonl
-	assert_output --partial 'mixed.jsonl: FAILED: line 5: '
+	assert_output --partial 'mixed.jsonl: FAILED: line '
+	# separately sealed files pasted together do not verify: the second opens unlinked
+	psm-seal -k k.key --every 2 rec.jsonl > a.jsonl
+	psm-seal -k other.key --every 2 rec2.jsonl > b.jsonl
+	paste -d '\n' a.jsonl b.jsonl | sed '/^$/d' > pasted.jsonl
+	run -1 psm-verify -p k.pub -p other.pub pasted.jsonl
+	assert_output "pasted.jsonl: FAILED: line 2: sealed stream $(line 1 b.jsonl | jq -r .sid) opens without a link to the line before it (streams sealed apart and joined, or a stream put in the place of another)"
 }
 
 @test "psm-verify: live sealers appending to one log with >> give a log that verifies" {

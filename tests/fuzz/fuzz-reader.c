@@ -47,7 +47,7 @@ verify_lines(const unsigned char *data, size_t size)
 	struct psm_verifier v;
 	const unsigned char *p = data, *end = data + size;
 
-	psm_verifier_init(&v, &key, 1);
+	psm_verifier_init(&v, &key, 1, NULL, NULL);
 	while (p < end) {
 		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
