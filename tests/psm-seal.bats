@@ -647,3 +647,35 @@ cat=0'
 	run cat after.txt
 	assert_output 'typed after'
 }
+
+@test "psm-seal: --append refuses a file with a 2 MiB line after its seal, as psm-verify fails it" {
+	psm-seal -k k.key --append day.jsonl rec.jsonl
+	head -c 2097152 /dev/zero | tr '\0' x >> day.jsonl
+	echo >> day.jsonl
+	cp day.jsonl before.jsonl
+	run -1 psm-verify -p k.pub day.jsonl
+	assert_output --partial 'day.jsonl: FAILED: line '
+	run -1 --separate-stderr psm-seal -k k.key --append day.jsonl rec2.jsonl
+	assert_stderr --partial "psm-seal: day.jsonl: cannot append: line $(( $(wc -l < before.jsonl) )): longer than 1 MiB"
+	cmp day.jsonl before.jsonl
+}
+
+@test "psm-seal: appended with >> to a log, each new stream links to the log's last line" {
+	psm-seal -k k.key rec.jsonl >> log.jsonl
+	psm-seal -k k.key rec2.jsonl >> log.jsonl
+	psm-seal -k k.key rec3.jsonl >> log.jsonl
+	run links log.jsonl
+	assert_output $'first:none\nlinked\nlinked'
+	run -0 psm-verify -p k.pub log.jsonl
+	assert_output --partial '3 sealed streams'
+	# Written to a pipe or a new file there is nothing to link to.
+	psm-seal -k k.key rec.jsonl | cat > piped.jsonl
+	[ "$(head -n 1 piped.jsonl | jq -r '.after // "none"')" = none ]
+}
+
+@test "psm-seal: appended with >> after a line that is not sealed, it warns and writes an unlinked stream" {
+	cp rec.jsonl log.jsonl
+	run -0 --separate-stderr sh -c 'psm-seal -k k.key rec2.jsonl >> log.jsonl'
+	assert_stderr 'psm-seal: stdout does not end with a sealed line: the new stream is not linked to it'
+	[ "$(tail -n +$(( $(wc -l < rec.jsonl) + 1 )) log.jsonl | head -n 1 | jq -r '.after // "none"')" = none ]
+}

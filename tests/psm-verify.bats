@@ -725,3 +725,143 @@ Try 'psm-verify --help'"
 	assert_output --partial 'shared.jsonl: OK: '
 	assert_output --partial '2 sealed streams'
 }
+
+# day3 FILE: three recordings sealed onto FILE with --append: three linked streams.
+day3() {
+	for part in rec.jsonl rec2.jsonl rec3.jsonl; do
+		psm-seal -k k.key --append "$1" "$part"
+	done
+}
+
+# tag_of N FILE: the chain tag of line N.
+tag_of() { line "$1" "$2" | jq -r .chain; }
+
+@test "psm-verify: a whole sealed stream removed from the middle of a log fails at the link after it" {
+	psm-record --no-pty -o rec3.jsonl -- echo third </dev/null >/dev/null
+	day3 day.jsonl
+	run -0 psm-verify -p k.pub day.jsonl
+	second=$(grep -n '"type":"checkpoint"' day.jsonl | grep '"seq":0,' | sed -n 2p | cut -d: -f1)
+	tag=$(tag_of "$second" day.jsonl)
+	grep -v "\"chain\":\"$tag\"" day.jsonl > cut.jsonl
+	run -1 psm-verify -p k.pub cut.jsonl
+	third=$(line "$second" cut.jsonl | jq -r .sid)
+	assert_output "cut.jsonl: FAILED: line $second: sealed stream $third is linked to a line that is not the one before it (lines or a whole stream before it removed, replaced or moved)"
+}
+
+@test "psm-verify: a sealed stream replaced by another sealed with the same key fails" {
+	psm-record --no-pty -o rec3.jsonl -- echo third </dev/null >/dev/null
+	day3 day.jsonl
+	second=$(grep -n '"type":"checkpoint"' day.jsonl | grep '"seq":0,' | sed -n 2p | cut -d: -f1)
+	tag=$(tag_of "$second" day.jsonl)
+	# The same recording sealed again with the same key, on its own: the
+	# same events, counts and key; only its id, times and link differ.
+	grep "\"chain\":\"$tag\"" day.jsonl > old.jsonl
+	unsealed() { grep -v -E '"type":"(checkpoint|seal)"' "$1" | sed -E 's/,"chain":"[0-9a-f]{8}","h":"[0-9a-f]{64}"\}$/}/'; }
+	unsealed old.jsonl > again.jsonl
+	psm-seal -k k.key again.jsonl > new.jsonl
+	[ "$(wc -l < new.jsonl)" -eq "$(wc -l < old.jsonl)" ]
+	{ head -n $(( second - 1 )) day.jsonl; cat new.jsonl; tail -n +$(( second + $(wc -l < old.jsonl) )) day.jsonl; } > swapped.jsonl
+	run -1 psm-verify -p k.pub swapped.jsonl
+	assert_output "swapped.jsonl: FAILED: line $second: sealed stream $(line 1 new.jsonl | jq -r .sid) opens without a link to the line before it (streams sealed apart and joined, or a stream put in the place of another)"
+	# A stream that was linked in another log does not fit here either.
+	psm-seal -k k.key --append other-day.jsonl rec.jsonl
+	psm-seal -k k.key --append other-day.jsonl again.jsonl
+	grep -v "\"chain\":\"$(tag_of 1 other-day.jsonl)\"" other-day.jsonl > linked-elsewhere.jsonl
+	{ head -n $(( second - 1 )) day.jsonl; cat linked-elsewhere.jsonl; tail -n +$(( second + $(wc -l < old.jsonl) )) day.jsonl; } > swapped2.jsonl
+	run -1 psm-verify -p k.pub swapped2.jsonl
+	assert_output --partial "swapped2.jsonl: FAILED: line $second: sealed stream $(line 1 linked-elsewhere.jsonl | jq -r .sid) is linked to a line that is not the one before it"
+}
+
+@test "psm-verify: --json reports every sealed stream of a file, in file order" {
+	psm-record --no-pty -o rec3.jsonl -- echo third </dev/null >/dev/null
+	day3 day.jsonl
+	run -0 psm-verify --json -p k.pub day.jsonl
+	printf '%s\n' "$output" | jq -e --arg k "$KEYID" '
+		.status == "OK" and .nstreams == 3 and (.streams | length) == 3 and
+		([.streams[].key] | unique) == [$k] and ([.streams[].id] | unique | length) == 3 and
+		.streams[0].first_line == 1 and (.streams[0].linked | not) and
+		.streams[1].first_line == .streams[0].last_line + 1 and .streams[1].linked and
+		.streams[2].first_line == .streams[1].last_line + 1 and .streams[2].linked and
+		.streams[2].last_line == .lines and ([.streams[].sessions] == [1, 1, 1]) and
+		([.streams[].sealed] | all)'
+	ids=$(printf '%s\n' "$output" | jq -r '.streams[].id' | paste -sd' ')
+	[ "$ids" = "$(jq -r 'select(.type == "checkpoint" and .seq == 0) | .sid' day.jsonl | paste -sd' ')" ]
+}
+
+@test "psm-verify: the start of a log of linked streams removed fails at line 1" {
+	psm-record --no-pty -o rec3.jsonl -- echo third </dev/null >/dev/null
+	day3 day.jsonl
+	second=$(grep -n '"type":"checkpoint"' day.jsonl | grep '"seq":0,' | sed -n 2p | cut -d: -f1)
+	tail -n +"$second" day.jsonl > headless.jsonl
+	run -1 psm-verify -p k.pub headless.jsonl
+	assert_output "headless.jsonl: FAILED: line 1: sealed stream $(line 1 headless.jsonl | jq -r .sid) was linked to a line before it, which is missing (the start of the file was removed)"
+}
+
+@test "psm-verify: a line whose chain tag was changed fails" {
+	psm-seal -k other.key rec2.jsonl >> s.jsonl
+	other=$(tail -n 1 s.jsonl | jq -r .chain)
+	sed -i "3s/\"chain\":\"$TAG\"/\"chain\":\"$other\"/" s.jsonl
+	run -1 psm-verify -p k.pub -p other.pub s.jsonl
+	assert_output --partial 's.jsonl: FAILED: line 3: '
+	sed -i "3s/\"chain\":\"$other\"/\"chain\":\"0000abcd\"/" s.jsonl
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output --partial 's.jsonl: FAILED: line 3: no open sealed stream has the chain tag 0000abcd'
+}
+
+@test "psm-verify: bytes from the file are escaped in messages: a forged key id cannot paint the terminal" {
+	# A key id with C1 controls (CSI, NEL: valid UTF-8 in a JSON string) and a backslash.
+	evil=$(printf '\302\2332K\302\205OK\\')
+	sed -i "5s/\"key\":\"[0-9a-f]*\"/\"key\":\"$(printf '%s' "$evil" | sed 's/\\/\\\\\\\\/g')\"/" s.jsonl
+	rehash s.jsonl 5
+	run -1 psm-verify -p k.pub s.jsonl
+	assert_output 's.jsonl: FAILED: line 5: signed by unknown key \xc2\x9b2K\xc2\x85OK\x5c\x5c'
+	printf '%s' "$output" | LC_ALL=C grep -q "$(printf '\302')" && fail "a raw C1 byte reached the output"
+	true
+}
+
+@test "psm-verify: CRLF line ends fail (exit 1), they are not mere bad input" {
+	sed 's/$/\r/' s.jsonl > crlf.jsonl
+	run -1 --separate-stderr psm-verify -p k.pub crlf.jsonl
+	assert_output 'crlf.jsonl: FAILED: line 1: the end of the line was changed (a carriage return or spaces after the chain hash)'
+	assert_stderr ''
+	# only one line changed so
+	sed '4s/$/\r/' s.jsonl > crlf.jsonl
+	run -1 psm-verify -p k.pub crlf.jsonl
+	assert_output 'crlf.jsonl: FAILED: line 4: the end of the line was changed (a carriage return or spaces after the chain hash)'
+}
+
+@test "psm-verify: a line put before the opening checkpoint fails (exit 1), it is not mere bad input" {
+	{ line 2 rec.jsonl; cat s.jsonl; } > before.jsonl
+	run -1 --separate-stderr psm-verify -p k.pub before.jsonl
+	assert_output 'before.jsonl: FAILED: line 1: not sealed, but line 2 is: lines were put before the opening checkpoint'
+	assert_stderr ''
+	{ echo 'garbage'; echo; cat s.jsonl; } > before.jsonl
+	run -1 psm-verify -p k.pub before.jsonl
+	assert_output 'before.jsonl: FAILED: line 1: not sealed, but line 3 is: lines were put before the opening checkpoint'
+}
+
+@test "psm-verify: a file sealed by psm 0.1 (format 1) is named as such (exit 3)" {
+	sed -E 's/,"chain":"[0-9a-f]{8}","h":/,"h":/' s.jsonl > v1.jsonl
+	run -3 --separate-stderr psm-verify -p k.pub v1.jsonl
+	assert_stderr 'psm-verify: v1.jsonl:1: sealed in format 1 (psm 0.1), which this psm-verify does not read'
+}
+
+@test "psm-verify: a log of many short sessions keeps only the open ones" {
+	# 3000 sessions, one after another: the verifier and the sealer keep the
+	# open ones and the last 1024 ended (psm-stream(5)).
+	awk -v n=3000 'BEGIN { for (i = 0; i < n; i++) {
+		sid = sprintf("%08x-0000-4000-8000-000000000000", i)
+		printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\"}\n", sid
+		printf "{\"sid\":\"%s\",\"seq\":1,\"t\":1,\"type\":\"end\",\"reason\":\"exit\",\"exit\":0,\"duration\":1}\n", sid } }' > many.jsonl
+	psm-seal -k k.key many.jsonl > many.sealed.jsonl
+	run -0 psm-verify -p k.pub many.sealed.jsonl
+	assert_output --partial 'many.sealed.jsonl: OK: 6000 events, 3000 sessions, '
+	# An event after the end of a session ended just before is named so.
+	printf '{"sid":"%s","seq":2,"t":2,"type":"out","data":"x"}\n' 00000bb7-0000-4000-8000-000000000000 >> many.jsonl
+	run -3 --separate-stderr psm-seal -k k.key many.jsonl
+	assert_stderr --partial 'many.jsonl:6001: session 00000bb7-0000-4000-8000-000000000000: event after its end'
+	# The first session was forgotten long ago: its id has no start event now.
+	sed -i '$s/00000bb7/00000000/' many.jsonl
+	run -3 --separate-stderr psm-seal -k k.key many.jsonl
+	assert_stderr --partial 'many.jsonl:6001: session 00000000-0000-4000-8000-000000000000 has no start event (first seen at seq 2)'
+}
