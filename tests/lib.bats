@@ -15,6 +15,7 @@ run_libtest() {
 	[ "$status" -eq 0 ] || fail "$1 exited with status $status:"$'\n'"$output"
 }
 
+@test "lib: error: psm_fail, psm_fail_errno, psm_error_prefix, psm_exit_status, psm_quote" { run_libtest test-error; }
 @test "lib: table: many ids, removal inside probe runs, bounded slots" { run_libtest test-table; }
 @test "lib: session: order rules, a million sessions in bounded memory" { run_libtest test-session; }
 @test "lib: b64: canonical base64 only, RFC 4648 vectors, the caller's capacity" { run_libtest test-b64; }
