@@ -19,6 +19,7 @@ run_libtest() {
 @test "lib: table: many ids, removal inside probe runs, bounded slots" { run_libtest test-table; }
 @test "lib: session: order rules, a million sessions in bounded memory" { run_libtest test-session; }
 @test "lib: b64: canonical base64 only, RFC 4648 vectors, the caller's capacity" { run_libtest test-b64; }
+@test "lib: reader: malformed lines named, over-long and unfinished lines" { run_libtest test-reader; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
