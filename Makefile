@@ -1,5 +1,5 @@
 # psm: privileged session management filters.
-# make [all|check|check-asan|demo|install|uninstall|clean|bench|fuzz]
+# make [all|libtests|check|check-asan|demo|install|uninstall|clean|bench|fuzz]
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -71,6 +71,16 @@ $(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSTANDALONE $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(ALL_DEP_LIBS)
 
+# The library's tests in C: each tests/lib/test-*.c is a program that
+# tests/lib.bats runs (make check); tests/lib/check.h has their CHECK macros.
+LIBTESTS = $(patsubst %.c,$(O)/%,$(wildcard tests/lib/test-*.c))
+
+$(O)/tests/lib/test-%: tests/lib/test-%.c tests/lib/check.h $(O)/lib/libpsm.a $(HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(ALL_DEP_LIBS)
+
+libtests: $(LIBTESTS)
+
 deps:
 	@scripts/deps.sh build test
 
@@ -80,12 +90,12 @@ lint-man:
 # The tests run against the executables in $(O)/bin; the last line of
 # tests/run.sh is "N passed, N failed, N skipped".
 check: deps
-	$(MAKE) all $(O)/tests/fuzz/replay
+	$(MAKE) all $(O)/tests/fuzz/replay libtests
 	$(MAKE) lint-man
 	tests/run.sh $(O)/bin
 
 check-asan: deps
-	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all build/asan/tests/fuzz/replay
+	$(MAKE) O=build/asan SAN="$(ASAN)" CFLAGS="-O1 -g" all build/asan/tests/fuzz/replay libtests
 	PSM_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	tests/run.sh build/asan/bin
 
@@ -125,7 +135,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
-	rm -f $(BINS) $(LIBOBJ) lib/libpsm.a
+	rm -f $(BINS) $(LIBOBJ) lib/libpsm.a $(LIBTESTS)
 	rm -rf build demo
 
-.PHONY: all deps lint-man check check-asan demo bench fuzz install uninstall clean
+.PHONY: all libtests deps lint-man check check-asan demo bench fuzz install uninstall clean

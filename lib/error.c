@@ -90,36 +90,75 @@ xpsm_die(const struct psm_error *e)
 }
 
 /*
+ * One item of psm_quote's input at s: a UTF-8 character (*plain) or one
+ * byte to escape. Returns how many input bytes it takes.
+ */
+static size_t
+quote_item(const unsigned char *s, size_t n, bool *plain)
+{
+	bool cut;
+	size_t len = psm_utf8_sequence_len(s, n, &cut);
+	bool c1 = len == 2 && s[0] == 0xc2 && s[1] < 0xa0;
+
+	*plain = len > 1 ? !c1 : len == 1 && s[0] >= 0x20 && s[0] != 0x7f && s[0] != '\\';
+	return len ? len : 1;
+}
+
+/* The quoted length of s, counted up to a little beyond limit. */
+static size_t
+quoted_len(const unsigned char *s, size_t n, size_t limit)
+{
+	size_t o = 0;
+	bool plain;
+
+	for (size_t i = 0; i < n && o <= limit;) {
+		size_t len = quote_item(s + i, n - i, &plain);
+		o += plain ? len : 4 * len;
+		i += len;
+	}
+	return o;
+}
+
+/*
  * Bytes from the input, made safe to print in a message: control bytes
  * (C0, DEL, C1), backslashes and bytes that are not UTF-8 become \xNN, so
  * that a forged line cannot move the cursor or paint over a verdict.
- * Cut with "..." to fit size (at least 8). Returns the length written.
+ * Cut with "..." to fit size (at least 8), never inside an escape or a
+ * character. Returns the length written.
  */
 size_t
 psm_quote(char *out, size_t size, const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	size_t o = 0;
-	bool cut;
+	bool rest_fits = false;
 
 	for (size_t i = 0; i < n;) {
-		size_t len = psm_utf8_sequence_len(s + i, n - i, &cut);
-		bool c1 = len == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0;
-		bool plain = len > 1 ? !c1 : len == 1 && s[i] >= 0x20 && s[i] != 0x7f && s[i] != '\\';
-		size_t need = plain ? len : 4 * (len ? len : 1);
+		bool plain;
+		size_t len = quote_item(s + i, n - i, &plain);
+		size_t need = plain ? len : 4 * len;
 
-		if (o + need + 4 > size) {
-			memcpy(out + o, "...", 4);
-			return o + 3;
+		/*
+		 * Room for "..." and its NUL is kept after each item, unless
+		 * all that is left fits: a text that fits in size is not cut
+		 * (it was: "abcde" in 8 bytes became "abcd...";
+		 * tests/lib/test-error.c checks the edges).
+		 */
+		if (!rest_fits && o + need + 4 > size) {
+			if (o + quoted_len(s + i, n - i, size - 1 - o) + 1 > size) {
+				memcpy(out + o, "...", 4);
+				return o + 3;
+			}
+			rest_fits = true;
 		}
 		if (plain) {
 			memcpy(out + o, s + i, len);
 		} else {
-			for (size_t k = 0; k < (len ? len : 1); k++)
+			for (size_t k = 0; k < len; k++)
 				snprintf(out + o + 4 * k, 5, "\\x%02x", s[i + k]);
 		}
 		o += need;
-		i += len ? len : 1;
+		i += len;
 	}
 	out[o] = '\0';
 	return o;

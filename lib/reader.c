@@ -619,7 +619,12 @@ psm_lines_may_read(struct psm_lines *r)
 	r->may_read = true;
 }
 
-/* Over 1 MiB: only a sealed line, by what psm-seal added to it. */
+/*
+ * Over the reader's maximum: always. Over 1 MiB: only a sealed line, by
+ * what psm-seal added to it. (The maximum is checked first: a line below
+ * 1 MiB used to pass a smaller psm_lines_set_max() whenever its newline
+ * came in the same read; tests/lib/test-reader.c.)
+ */
 static bool
 too_long(const struct psm_lines *r, const char *line, size_t n)
 {
@@ -627,9 +632,11 @@ too_long(const struct psm_lines *r, const char *line, size_t n)
 	unsigned char h[32];
 	char tag[PSM_SEAL_TAG_LEN + 1];
 
+	if (n > r->max)
+		return true;
 	if (n <= PSM_LINE_MAX)
 		return false;
-	return n > r->max || !psm_seal_split(line, n, &before, tag, h);
+	return !psm_seal_split(line, n, &before, tag, h);
 }
 
 /* Make room to read more: slide the pending line down, or grow. */

@@ -1,0 +1,29 @@
+#!/usr/bin/env bats
+# The library's tests in C (tests/lib/test-*.c, built by make check next to
+# $PSM_BIN: $PSM_BIN/../tests/lib/test-*), one @test per program. A program
+# prints file:line and what failed to stderr and exits 1.
+# A new tests/lib/test-NAME.c needs one line here:
+#	@test "lib: NAME: what it covers" { run_libtest test-NAME; }
+load helpers
+
+LIBTESTS=$PSM_BIN/../tests/lib
+
+# run_libtest NAME: run it; on failure show what it printed (file:line of each failed check).
+run_libtest() {
+	[ -x "$LIBTESTS/$1" ] || fail "$LIBTESTS/$1 is not built (make libtests builds it)"
+	run "$LIBTESTS/$1"
+	[ "$status" -eq 0 ] || fail "$1 exited with status $status:"$'\n'"$output"
+}
+
+@test "lib: error: psm_fail, psm_fail_errno, psm_error_prefix, psm_exit_status, psm_quote" { run_libtest test-error; }
+@test "lib: table: many ids, removal inside probe runs, bounded slots" { run_libtest test-table; }
+@test "lib: session: order rules, a million sessions in bounded memory" { run_libtest test-session; }
+@test "lib: b64: canonical base64 only, RFC 4648 vectors, the caller's capacity" { run_libtest test-b64; }
+@test "lib: reader: malformed lines named, over-long and unfinished lines" { run_libtest test-reader; }
+
+@test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
+	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
+		name=$(basename "$src" .c)
+		grep -q "run_libtest $name;" "$BATS_TEST_FILENAME" || fail "$name has no @test in tests/lib.bats"
+	done
+}
