@@ -6,7 +6,8 @@
  * whose key begins with NUL is empty: ids are never empty), and removal shifts the items after it back, so
  * there are no tombstones and the table holds only what is in it now.
  * Ids come from files an attacker may have written: the hash is SipHash-
- * 2-4 under a random key, so that no one can choose ids that collide.
+ * 1-3 (the rounds Rust's and Python's tables use) under a random key, so
+ * that no one can choose ids that collide.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ rotl(uint64_t x, int b)
 	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
 } while (0)
 
-/* SipHash-2-4 (Aumasson and Bernstein) of n bytes. */
+/* SipHash-1-3 (Aumasson and Bernstein) of n bytes. */
 static uint64_t
 siphash(const uint64_t key[2], const unsigned char *p, size_t n)
 {
@@ -40,11 +41,8 @@ siphash(const uint64_t key[2], const unsigned char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i + 8 <= n; i += 8) {
-		m = 0;
-		for (int k = 7; k >= 0; k--)
-			m = m << 8 | p[i + (size_t)k];
+		memcpy(&m, p + i, 8);	/* little-endian words: the order does not matter here */
 		v3 ^= m;
-		SIPROUND;
 		SIPROUND;
 		v0 ^= m;
 	}
@@ -52,10 +50,9 @@ siphash(const uint64_t key[2], const unsigned char *p, size_t n)
 		b |= (uint64_t)p[i + (size_t)k] << (8 * k);
 	v3 ^= b;
 	SIPROUND;
-	SIPROUND;
 	v0 ^= b;
 	v2 ^= 0xff;
-	for (int r = 0; r < 4; r++)
+	for (int r = 0; r < 3; r++)
 		SIPROUND;
 	return v0 ^ v1 ^ v2 ^ v3;
 }
