@@ -11,7 +11,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,38 +238,32 @@ checkpoint(struct sealer *s, const char *type, int cut)
 	flush_out(s);
 }
 
-static void __attribute__((noreturn, format(printf, 3, 4)))
-cut_and_exit(struct sealer *s, int status, const char *fmt, ...)
+/* What was sealed stays valid: closed with a seal marked cut. Then exit. */
+static void __attribute__((noreturn))
+cut_and_exit(struct sealer *s, const struct psm_error *e)
 {
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	checkpoint(s, "seal", 1);
-	errx(status, "%s", msg);
+	xpsm_die(e);
 }
 
-/* One input line: checked, chained, written. NULL, or what is wrong. */
-static const char *
-seal_line(struct sealer *s, const char *line, size_t len)
+/* One input line: checked, chained, written. 0, or -1 and what is wrong. */
+static int
+seal_line(struct sealer *s, const char *line, size_t len, struct psm_error *e)
 {
 	struct psm_event ev;
-	static struct psm_error e;
 
-	if (psm_event_parse(&ev, line, len, &e) < 0)
-		return e.msg;
+	if (psm_event_parse(&ev, line, len, e) < 0)
+		return -1;
 	if (psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal") ||
-	    psm_event_get(&ev, "h") != NULL)
-		return "already sealed (psm-seal's output cannot be sealed again)";
+	    psm_event_get(&ev, "h") != NULL || psm_event_get(&ev, "chain") != NULL)
+		return psm_fail(e, PSM_E_DATA, "already sealed (psm-seal's output cannot be sealed again)");
 	if (line[len - 1] != '}')
-		return "text after the closing brace";
-	if (psm_sessions_check(&s->sessions, &ev, &e) < 0)
-		return e.msg;
+		return psm_fail(e, PSM_E_DATA, "text after the closing brace");
+	if (psm_sessions_check(&s->sessions, &ev, e) < 0)
+		return -1;
 	if ((psm_event_is(&ev, "in") || psm_event_is(&ev, "out") || psm_event_is(&ev, "err")) &&
-	    psm_event_payload_check(&ev, &s->payload, &e) < 0)
-		return e.msg;
+	    psm_event_payload_check(&ev, &s->payload, e) < 0)
+		return -1;
 	emit(s, line, len);
 	if (s->since_checkpoint++ == 0)
 		s->checkpoint_due = psm_mono_usec() + s->opt->interval;
@@ -278,7 +271,7 @@ seal_line(struct sealer *s, const char *line, size_t len)
 		checkpoint(s, "checkpoint", -1);
 	else if (s->out.len >= OUT_FLUSH_AT)
 		flush_out(s);
-	return NULL;
+	return 0;
 }
 
 /* Wait for input, or for the time of the next checkpoint. */
@@ -303,9 +296,10 @@ static void
 seal_input(struct sealer *s, int fd)
 {
 	struct psm_lines r;
-	const char *line, *why;
+	const char *line;
 	size_t len;
 	struct stat in;
+	struct psm_error e;
 
 	psm_lines_init(&r, fd, s->inname);
 	/* A live input is read only when poll says so, to checkpoint while it is idle. */
@@ -314,8 +308,10 @@ seal_input(struct sealer *s, int fd)
 		int st = psm_lines_next(&r, &line, &len);
 
 		if (st == PSM_LINE_OK) {
-			if ((why = seal_line(s, line, len)) != NULL)
-				cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", s->inname, r.lineno, why);
+			if (seal_line(s, line, len, &e) < 0) {
+				psm_error_prefix(&e, "%s:%" PRIu64, s->inname, r.lineno);
+				cut_and_exit(s, &e);
+			}
 			if (s->checkpoint_due && psm_mono_usec() >= s->checkpoint_due)
 				checkpoint(s, "checkpoint", -1);
 			continue;
@@ -325,13 +321,13 @@ seal_input(struct sealer *s, int fd)
 			continue;
 		}
 		if (st == PSM_LINE_ERROR)
-			cut_and_exit(s, PSM_EXIT_OS, "%s: %s", s->inname, strerror(errno));
+			psm_fail_errno(&e, "%s", s->inname), cut_and_exit(s, &e);
 		if (st == PSM_LINE_TOOLONG)
-			cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": line longer than 1 MiB",
-			    s->inname, r.lineno);
+			psm_fail(&e, PSM_E_DATA, "%s:%" PRIu64 ": line longer than 1 MiB",
+			    s->inname, r.lineno), cut_and_exit(s, &e);
 		if (st == PSM_LINE_PARTIAL)
-			cut_and_exit(s, PSM_EXIT_DATA, "%s:%" PRIu64 ": last line is incomplete "
-			    "(no newline at the end)", s->inname, r.lineno + 1);
+			psm_fail(&e, PSM_E_DATA, "%s:%" PRIu64 ": last line is incomplete "
+			    "(no newline at the end)", s->inname, r.lineno + 1), cut_and_exit(s, &e);
 		break;
 	}
 	psm_lines_free(&r);

@@ -30,6 +30,14 @@ psm_fail(struct psm_error *e, enum psm_errkind kind, const char *fmt, ...)
 	return -1;
 }
 
+/* psm_fail for a function that takes its own arguments (a verifier's verdict). */
+int
+psm_failv(struct psm_error *e, enum psm_errkind kind, const char *fmt, va_list ap)
+{
+	set(e, kind, 0, fmt, ap);
+	return -1;
+}
+
 /* A system failure: the message, ": ", and errno's text. */
 int
 psm_fail_errno(struct psm_error *e, const char *fmt, ...)

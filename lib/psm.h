@@ -20,6 +20,7 @@
 #ifndef PSM_H
 #define PSM_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,8 @@ struct psm_error {
 };
 int psm_fail(struct psm_error *e, enum psm_errkind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+int psm_failv(struct psm_error *e, enum psm_errkind kind, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 int psm_fail_errno(struct psm_error *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void psm_error_prefix(struct psm_error *e, const char *fmt, ...)

@@ -106,9 +106,8 @@ stop(struct psm_verifier *v, enum psm_verdict verdict, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(v->err.msg, sizeof v->err.msg, fmt, ap);
+	psm_failv(&v->err, verdict == PSM_V_INVALID ? PSM_E_DATA : PSM_E_NO, fmt, ap);
 	va_end(ap);
-	v->err.kind = verdict == PSM_V_INVALID ? PSM_E_DATA : PSM_E_NO;
 	v->verdict = verdict;
 	v->where = v->line ? v->line : 1;
 	return -1;
