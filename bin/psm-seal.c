@@ -411,9 +411,9 @@ main(int argc, char **argv)
 	s.outfd = STDOUT_FILENO;
 	s.outname = "stdout";
 	s.inname = opt.input ? opt.input : "(stdin)";
-	psm_key_protect_process();
-	xpsm_seckey_load(&s.key, opt.key);
 	struct psm_error e;
+	if (psm_secret_protect_process(&e) < 0 || psm_seckey_load(&s.key, opt.key, &e) < 0)
+		xpsm_die(&e);
 	if (psm_chain_init(&s.chain, &e) < 0)
 		xpsm_die(&e);
 	psm_sessions_init(&s.sessions);
