@@ -17,7 +17,7 @@
 
 #include "psm_crypto.h"
 
-#define PASS_MAX 1024
+#define KEY_TEXT_MAX 1024
 
 struct options {
 	const char *base;
@@ -83,23 +83,19 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 }
 
-/* The passphrase, asked twice on a terminal; once from PSM_PASSPHRASE_FILE. */
+/* The passphrase of a new key: asked twice on a terminal, once from
+ * PSM_PASSPHRASE_FILE; never empty. */
 static size_t
-new_passphrase(char *pass)
+new_passphrase(char **pass)
 {
-	size_t n = psm_passphrase(pass, PASS_MAX, "New passphrase: ");
+	struct psm_error e;
+	size_t n;
 
-	if (n == 0)
+	if (psm_passphrase_read(pass, &n, "New passphrase: ", "Same passphrase again: ", &e) < 0)
+		xpsm_die(&e);
+	if (n == 0) {
+		sodium_free(*pass);
 		errx(PSM_EXIT_USAGE, "empty passphrase (use --no-passphrase for an unencrypted key)");
-	if (getenv("PSM_PASSPHRASE_FILE") == NULL || *getenv("PSM_PASSPHRASE_FILE") == '\0') {
-		char *again = sodium_malloc(PASS_MAX);
-		if (again == NULL)
-			err(PSM_EXIT_OS, "sodium_malloc");
-		size_t m = psm_passphrase(again, PASS_MAX, "Same passphrase again: ");
-		bool same = m == n && sodium_memcmp(pass, again, n) == 0;
-		sodium_free(again);
-		if (!same)
-			errx(PSM_EXIT_USAGE, "the passphrases differ");
 	}
 	return n;
 }
@@ -113,7 +109,8 @@ remove_unpublished_key(void)
 		unlink(keypath_to_remove);
 }
 
-static void
+/* Write, fsync and close fd; on failure unlink path: -1 with errno. */
+static int
 write_file(int fd, const char *path, const char *text, size_t n)
 {
 	struct psm_error we;
@@ -122,8 +119,9 @@ write_file(int fd, const char *path, const char *text, size_t n)
 		int e = errno;
 		unlink(path);
 		errno = e;
-		err(PSM_EXIT_OS, "%s", path);
+		return -1;
 	}
+	return 0;
 }
 
 static bool
@@ -146,7 +144,8 @@ publish(const char *path, const char *text)
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		err(PSM_EXIT_OS, "%s", tmp);
 	fchmod(fd, 0644);
-	write_file(fd, tmp, text, strlen(text));
+	if (write_file(fd, tmp, text, strlen(text)) < 0)
+		err(PSM_EXIT_OS, "%s", tmp);
 	if (link(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
@@ -165,10 +164,12 @@ main(int argc, char **argv)
 	char keypath[PATH_MAX], pubpath[PATH_MAX], publine[256];
 	char *pass = NULL, *text;
 	size_t passlen = 0, n;
-	int fd;
+	struct psm_error e;
+	int fd, rc;
 
 	parse_options(argc, argv, &opt);
-	psm_key_protect_process();
+	if (psm_secret_protect_process(&e) < 0)
+		xpsm_die(&e);
 	atexit(remove_unpublished_key);
 	if (snprintf(keypath, sizeof keypath, "%s.key", opt.base) >= (int)sizeof keypath ||
 	    snprintf(pubpath, sizeof pubpath, "%s.pub", opt.base) >= (int)sizeof pubpath)
@@ -176,23 +177,26 @@ main(int argc, char **argv)
 	/* lstat: a dangling symbolic link is in the way too. */
 	if (exists(keypath) || exists(pubpath))
 		errx(PSM_EXIT_OS, "%s: %s", exists(keypath) ? keypath : pubpath, strerror(EEXIST));
-	if (!opt.no_passphrase) {
-		if ((pass = sodium_malloc(PASS_MAX)) == NULL)
-			err(PSM_EXIT_OS, "sodium_malloc");
-		passlen = new_passphrase(pass);
-	}
-	if ((fd = open(keypath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
-		err(PSM_EXIT_OS, "%s", keypath);
+	if (!opt.no_passphrase)
+		passlen = new_passphrase(&pass);
 	psm_seckey_generate(&k, opt.name);
-	if ((text = sodium_malloc(1024)) == NULL)
-		err(PSM_EXIT_OS, "sodium_malloc");
-	n = psm_seckey_format(text, 1024, &k, pass, passlen);
-	if (pass != NULL)
-		sodium_free(pass);
-	write_file(fd, keypath, text, n);
-	sodium_free(text);
+	text = xsodium_malloc(KEY_TEXT_MAX);
+	rc = psm_seckey_format(text, KEY_TEXT_MAX, &k, pass, passlen, &n, &e);
+	sodium_free(pass);
 	psm_seckey_public(&k, &pub);
 	psm_seckey_free(&k);
+	if (rc < 0) {
+		sodium_free(text);
+		xpsm_die(&e);
+	}
+	fd = open(keypath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write_file(fd, keypath, text, n) < 0) {
+		int errnum = errno;
+		sodium_free(text);
+		errno = errnum;
+		err(PSM_EXIT_OS, "%s", keypath);
+	}
+	sodium_free(text);
 	psm_pubkey_format(publine, sizeof publine, &pub);
 	keypath_to_remove = keypath;	/* no secret key without its public half */
 	publish(pubpath, publine);

@@ -243,6 +243,7 @@ static void __attribute__((noreturn))
 cut_and_exit(struct sealer *s, const struct psm_error *e)
 {
 	checkpoint(s, "seal", 1);
+	psm_seckey_free(&s->key);	/* wiped before the exit too */
 	xpsm_die(e);
 }
 
@@ -461,8 +462,8 @@ main(int argc, char **argv)
 	s.outname = "stdout";
 	s.tailfd = -1;
 	s.inname = opt.input ? opt.input : "(stdin)";
-	psm_key_protect_process();
-	xpsm_seckey_load(&s.key, opt.key);
+	if (psm_secret_protect_process(&e) < 0 || psm_seckey_load(&s.key, opt.key, &e) < 0)
+		xpsm_die(&e);
 	if (psm_chain_init(&s.chain, &e) < 0)
 		xpsm_die(&e);
 	psm_sessions_init(&s.sessions);

@@ -57,6 +57,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct psm_error e;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:jhV", longopts, NULL)) != -1) {
@@ -64,7 +65,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'p':
 			if (opt->nkeys == KEYS_MAX)
 				errx(PSM_EXIT_USAGE, "at most %d keys", KEYS_MAX);
-			xpsm_pubkey_load(&opt->keys[opt->nkeys++], optarg);
+			if (psm_pubkey_load(&opt->keys[opt->nkeys++], optarg, &e) < 0)
+				xpsm_die(&e);
 			break;
 		case 'j': opt->json = true; break;
 		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;

@@ -10,7 +10,7 @@
 
 #include "psm.h"
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 set(struct psm_error *e, enum psm_errkind kind, int errnum, const char *fmt, va_list ap)
 {
 	e->kind = kind;

@@ -6,43 +6,93 @@
  *             psm-secret-key v1 ed25519 KEYID NAME|-
  *             kdf none | kdf argon2id OPSLIMIT MEMLIMIT SALT-BASE64
  *             secret BASE64 (the 64-byte secret key, or nonce || XChaCha20-
- *                    Poly1305 box of it under the Argon2id key of the passphrase)
+ *                    Poly1305 box of it under the Argon2id key of the
+ *                    passphrase; lines 1 and 2 are the box's associated data)
  *
- * A secret key lives in sodium_malloc memory; every other copy is wiped.
+ * The bytes of a secret key exist only in sodium memory: the file is read
+ * into it, its base64 decoded from there into it, and the box opened into
+ * it. Everything a key file states is checked before a passphrase is asked
+ * for or a key derived: the lines' lengths, the Argon2id cost within
+ * bounds, the secret's length; after that the seed must give the stored
+ * public half, and that the key id of line 1.
  */
-#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "psm_crypto.h"
 
-#define SECRET_FILE_MAX 4096
-static const char secret_magic[] = "psm-secret-key v1 ed25519";
+#define SECRET_FILE_MAX 1024	/* a key file is about 300 bytes */
+#define HEADER_LINE_MAX 128	/* lines 1 and 2 of a key file */
+#define PUBLIC_LINE_MAX 512
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define BOX_LEN (NONCE_LEN + crypto_sign_SECRETKEYBYTES + \
+	crypto_aead_xchacha20poly1305_ietf_ABYTES)
 
-/* No core dumps and no ptrace by others while keys are in memory. */
-void
-psm_key_protect_process(void)
+_Static_assert(sizeof ((struct psm_keyfile *)0)->salt == crypto_pwhash_SALTBYTES,
+    "psm_keyfile's salt is Argon2id's");
+_Static_assert(crypto_sign_SECRETKEYBYTES == 64 && crypto_sign_PUBLICKEYBYTES == 32,
+    "Ed25519 key sizes");
+
+static const char secret_magic[] = "psm-secret-key v1 ed25519 ";
+
+/* A run of bytes of a line; lines are not NUL-terminated. */
+struct span {
+	const char *p;
+	size_t n;
+};
+
+static bool
+span_is(struct span f, const char *s)
 {
-	struct rlimit none = { 0, 0 };
-
-	if (sodium_init() < 0)
-		errx(PSM_EXIT_OS, "libsodium cannot be initialised");
-	setrlimit(RLIMIT_CORE, &none);
-	prctl(PR_SET_DUMPABLE, 0);
+	return f.n == strlen(s) && memcmp(f.p, s, f.n) == 0;
 }
 
-/* The key id: the first 8 bytes of SHA-256("psm-key-id" NUL || pk), in hex. */
+/* Split at runs of blanks into at most max fields; max + 1 when there are more. */
+static size_t
+split(const char *s, size_t len, struct span *f, size_t max)
+{
+	size_t nf = 0, i = 0;
+
+	for (;;) {
+		while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+			i++;
+		if (i == len)
+			return nf;
+		if (nf == max)
+			return max + 1;
+		f[nf].p = s + i;
+		while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			i++;
+		f[nf].n = (size_t)(s + i - f[nf].p);
+		nf++;
+	}
+}
+
+/* The next line of [*p, end), without its newline; false at the end. */
+static bool
+next_line(const char **p, const char *end, struct span *line)
+{
+	const char *nl;
+
+	if (*p == end)
+		return false;
+	nl = memchr(*p, '\n', (size_t)(end - *p));
+	line->p = *p;
+	line->n = (size_t)((nl ? nl : end) - *p);
+	*p = nl ? nl + 1 : end;
+	return true;
+}
+
+/* The key id: the first 8 bytes of SHA-256("psm-key-id" NUL || pk), in hex.
+ * (After psm_secret_init(), as everything that uses libsodium.) */
 void
 psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32])
 {
@@ -57,78 +107,115 @@ psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32])
 	psm_hex(out, h, PSM_KEYID_LEN / 2);
 }
 
+static bool
+name_valid(const char *name, size_t n)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._@:+-";
+
+	if (n == 0 || n >= PSM_KEYNAME_MAX || (n == 1 && name[0] == '-'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] == '\0' || strchr(allowed, name[i]) == NULL)
+			return false;
+	return true;
+}
+
 bool
 psm_key_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n >= PSM_KEYNAME_MAX || strcmp(name, "-") == 0)
-		return false;
-	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._@:+-") == n;
+	return name_valid(name, strlen(name));
 }
 
 static bool
-b64_exact(unsigned char *out, size_t n, const char *b64, size_t len)
+keyid_valid(struct span f)
 {
-	struct psm_buf b = { 0 };
-	bool ok = psm_b64_decode(&b, b64, len) == 0 && b.len == n;
-
-	if (ok)
-		memcpy(out, b.data, n);
-	if (b.data != NULL)
-		sodium_memzero(b.data, b.cap);
-	psm_buf_free(&b);
-	return ok;
+	if (f.n != PSM_KEYID_LEN)
+		return false;
+	for (size_t i = 0; i < f.n; i++)
+		if (strchr("0123456789abcdef", f.p[i]) == NULL || f.p[i] == '\0')
+			return false;
+	return true;
 }
 
-/* Parse a public key line; NULL or what is wrong. */
-const char *
-psm_pubkey_parse(struct psm_pubkey *k, const char *line)
+static int
+parse_public(struct psm_pubkey *k, const char *line, size_t len, struct psm_error *e)
 {
-	char alg[16], id[32], f3[128], f4[128];
-	int n = sscanf(line, "%15s %31s %127s %127s", alg, id, f3, f4);
-	const char *b64;
+	struct span f[4], b64;
+	size_t nf = split(line, len, f, 4), got;
 	char want[PSM_KEYID_LEN + 1];
 
-	memset(k, 0, sizeof *k);
-	if (n < 3 || strcmp(alg, "ed25519") != 0)
-		return "not a psm public key (ed25519 KEYID [NAME] KEY)";
-	if (n == 4) {
-		if (!psm_key_name_valid(f3))
-			return "invalid key name";
-		memcpy(k->name, f3, strlen(f3) + 1);
-		b64 = f4;
-	} else {
-		b64 = f3;
+	if (nf < 3 || nf > 4 || !span_is(f[0], "ed25519"))
+		return psm_fail(e, PSM_E_DATA, "not a psm public key (ed25519 KEYID [NAME] KEY)");
+	if (nf == 4) {
+		if (!name_valid(f[2].p, f[2].n))
+			return psm_fail(e, PSM_E_DATA, "invalid key name");
+		memcpy(k->name, f[2].p, f[2].n);
 	}
-	if (!b64_exact(k->pk, sizeof k->pk, b64, strlen(b64)))
-		return "the public key is not 32 bytes of base64";
+	b64 = f[nf - 1];
+	if (psm_b64_decode_to(k->pk, sizeof k->pk, b64.p, b64.n, &got) < 0 ||
+	    got != sizeof k->pk)
+		return psm_fail(e, PSM_E_DATA, "the public key is not 32 bytes of base64");
 	psm_key_id(want, k->pk);
-	if (strcmp(id, want) != 0)
-		return "the key id does not match the key";
+	if (f[1].n != PSM_KEYID_LEN || memcmp(f[1].p, want, PSM_KEYID_LEN) != 0)
+		return psm_fail(e, PSM_E_DATA, "the key id does not match the key");
 	memcpy(k->id, want, sizeof k->id);
-	return NULL;
+	return 0;
 }
 
-void
-xpsm_pubkey_load(struct psm_pubkey *k, const char *path)
+/* A public key line (len bytes, no newline); the message says what is wrong. */
+int
+psm_pubkey_parse(struct psm_pubkey *k, const char *line, size_t len, struct psm_error *e)
 {
-	char line[512];
-	FILE *f = fopen(path, "re");
-	const char *why;
-
-	if (f == NULL)
-		err(PSM_EXIT_OS, "%s", path);
-	if (fgets(line, sizeof line, f) == NULL) {
-		if (ferror(f))
-			err(PSM_EXIT_OS, "%s", path);
-		errx(PSM_EXIT_DATA, "%s:1: empty public key file", path);
+	memset(k, 0, sizeof *k);
+	if (psm_secret_init(e) < 0)
+		return -1;
+	if (parse_public(k, line, len, e) < 0) {
+		memset(k, 0, sizeof *k);
+		return -1;
 	}
-	fclose(f);
-	line[strcspn(line, "\n")] = '\0';
-	if ((why = psm_pubkey_parse(k, line)) != NULL)
-		errx(PSM_EXIT_DATA, "%s:1: %s", path, why);
+	return 0;
+}
+
+/* The first line of the file path: "PATH:1: why" for bad data. */
+int
+psm_pubkey_load(struct psm_pubkey *k, const char *path, struct psm_error *e)
+{
+	char buf[PUBLIC_LINE_MAX + 1];
+	const char *nl = NULL;
+	size_t n = 0;
+	int fd;
+
+	memset(k, 0, sizeof *k);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return psm_fail_errno(e, "%s", path);
+	while (n < sizeof buf && (nl = memchr(buf, '\n', n)) == NULL) {
+		ssize_t r = read(fd, buf + n, sizeof buf - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			psm_fail_errno(e, "%s", path);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n == 0)
+		return psm_fail(e, PSM_E_DATA, "%s:1: empty public key file", path);
+	if (nl == NULL)
+		nl = memchr(buf, '\n', n);
+	if (nl == NULL && n > PUBLIC_LINE_MAX)
+		return psm_fail(e, PSM_E_DATA,
+		    "%s:1: not a psm public key (a line longer than %d bytes)", path,
+		    PUBLIC_LINE_MAX);
+	if (psm_pubkey_parse(k, buf, nl ? (size_t)(nl - buf) : n, e) < 0) {
+		psm_error_prefix(e, "%s:1", path);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -142,104 +229,6 @@ psm_pubkey_format(char *out, size_t size, const struct psm_pubkey *k)
 		snprintf(out, size, "ed25519 %s %s %s\n", k->id, k->name, b64);
 	else
 		snprintf(out, size, "ed25519 %s %s\n", k->id, b64);
-}
-
-static void *
-xsodium_malloc(size_t n)
-{
-	void *p = sodium_malloc(n);
-
-	if (p == NULL)
-		err(PSM_EXIT_OS, "sodium_malloc");
-	return p;
-}
-
-/* A signal while echo is off: put the terminal back, then die of it. */
-static int prompt_fd = -1;
-static struct termios prompt_saved;
-
-static void
-restore_echo_and_die(int sig)
-{
-	tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void
-catch_signals(void (*handler)(int))
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP };
-
-	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		signal(sigs[i], handler);
-}
-
-/*
- * The passphrase: the first line of the file PSM_PASSPHRASE_FILE names
- * (for cron; it must not be readable by others), or read from the
- * terminal with echo off. Returns its length; buf is sodium memory.
- */
-size_t
-psm_passphrase(char *buf, size_t size, const char *prompt)
-{
-	const char *file = getenv("PSM_PASSPHRASE_FILE");
-	struct termios saved, quiet;
-	int fd;
-	bool tty = false;
-
-	if (file != NULL && *file != '\0') {
-		struct stat st;
-		if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
-			err(PSM_EXIT_OS, "%s", file);
-		if (fstat(fd, &st) == 0 && (st.st_mode & 077))
-			errx(PSM_EXIT_OS, "%s: passphrase file is readable by others (chmod 600 %s)", file, file);
-	} else {
-		if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) < 0)
-			errx(PSM_EXIT_OS, "no terminal to ask for the passphrase: set PSM_PASSPHRASE_FILE");
-		tty = true;
-		if (write(fd, prompt, strlen(prompt)) < 0)
-			err(PSM_EXIT_OS, "/dev/tty");
-		if (tcgetattr(fd, &saved) == 0) {
-			prompt_fd = fd;
-			prompt_saved = saved;
-			catch_signals(restore_echo_and_die);
-			quiet = saved;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			quiet.c_lflag |= ECHONL;
-			tcsetattr(fd, TCSAFLUSH, &quiet);
-		}
-	}
-	size_t n = 0;
-	for (;;) {
-		char c;
-		ssize_t r = read(fd, &c, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || c == '\n')
-			break;
-		if (n + 1 < size)
-			buf[n++] = c;
-	}
-	buf[n] = '\0';
-	if (tty && prompt_fd >= 0) {
-		tcsetattr(fd, TCSAFLUSH, &saved);
-		catch_signals(SIG_DFL);
-		prompt_fd = -1;
-	}
-	close(fd);
-	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = '\0';
-	return n;
-}
-
-/* The symmetric key of a passphrase (Argon2id). */
-static void
-derive(unsigned char key[32], const char *pass, size_t n, const unsigned char *salt,
-    unsigned long long ops, size_t mem)
-{
-	if (crypto_pwhash(key, 32, pass, n, salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
-		errx(PSM_EXIT_OS, "out of memory deriving the key from the passphrase");
 }
 
 void
@@ -262,154 +251,382 @@ psm_seckey_public(const struct psm_seckey *k, struct psm_pubkey *pub)
 	memcpy(pub->name, k->name, sizeof pub->name);
 }
 
-/*
- * The text of BASE.key, into sodium memory (out, size). With a passphrase
- * the secret is boxed under its Argon2id key; the header is the box's
- * associated data, so it cannot be edited either.
- */
-size_t
-psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
-    const char *pass, size_t passlen)
+/* snprintf at out + *n; false when it does not fit. */
+static bool __attribute__((format(printf, 4, 5)))
+append(char *out, size_t size, size_t *n, const char *fmt, ...)
 {
-	unsigned char salt[crypto_pwhash_SALTBYTES], *key, *box;
-	char header[128], kdf[160], *b64;
-	size_t boxlen, n;
-	unsigned long long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-	size_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	va_list ap;
+	int r;
 
-	snprintf(header, sizeof header, "%s %s %s\n", secret_magic, k->id,
-	    k->name[0] ? k->name : "-");
-	box = xsodium_malloc(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + 64 +
-	    crypto_aead_xchacha20poly1305_ietf_ABYTES);
-	b64 = xsodium_malloc(256);
+	if (*n >= size)
+		return false;
+	va_start(ap, fmt);
+	r = vsnprintf(out + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= size - *n)
+		return false;
+	*n += (size_t)r;
+	return true;
+}
+
+/*
+ * The text of BASE.key into out (size bytes, sodium memory), its length in
+ * *len. With a passphrase the secret is boxed under its Argon2id key
+ * (interactive cost), with lines 1 and 2 as the box's associated data, so
+ * that they cannot be edited either.
+ */
+int
+psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
+    const char *pass, size_t passlen, size_t *len, struct psm_error *e)
+{
+	const unsigned long long ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+	const size_t mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	unsigned char salt[crypto_pwhash_SALTBYTES], *key = NULL;
+	unsigned char *box = xsodium_malloc(BOX_LEN);
+	char *b64 = xsodium_malloc(psm_b64_encoded_len(BOX_LEN) + 1);
+	char salt64[32];
+	size_t n = 0, boxlen;
+	int rc = -1;
+
+	*len = 0;
+	if (!append(out, size, &n, "%s%s %s\n", secret_magic, k->id,
+	    k->name[0] ? k->name : "-"))
+		goto small;
 	if (pass == NULL) {
-		snprintf(kdf, sizeof kdf, "kdf none\n");
-		memcpy(box, k->sk, 64);
-		boxlen = 64;
+		if (!append(out, size, &n, "kdf none\n"))
+			goto small;
+		memcpy(box, k->sk, crypto_sign_SECRETKEYBYTES);
+		boxlen = crypto_sign_SECRETKEYBYTES;
 	} else {
-		char salt64[64];
+		unsigned long long clen;
+
 		randombytes_buf(salt, sizeof salt);
 		salt64[psm_b64_encode(salt64, salt, sizeof salt)] = '\0';
-		snprintf(kdf, sizeof kdf, "kdf argon2id %llu %zu %s\n", ops, mem, salt64);
-		key = xsodium_malloc(32);
-		derive(key, pass, passlen, salt, ops, mem);
-		unsigned char *nonce = box;
-		randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-		unsigned long long clen;
-		char ad[300];
-		int adlen = snprintf(ad, sizeof ad, "%s%s", header, kdf);
-		crypto_aead_xchacha20poly1305_ietf_encrypt(box + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
-		    &clen, k->sk, 64, (unsigned char *)ad, (unsigned long long)adlen, NULL, nonce, key);
-		boxlen = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + (size_t)clen;
-		sodium_free(key);
+		if (!append(out, size, &n, "kdf argon2id %llu %zu %s\n", ops, mem, salt64))
+			goto small;
+		key = xsodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+		if (crypto_pwhash(key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, pass,
+		    passlen, salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+			psm_fail(e, PSM_E_OS, "out of memory deriving the key from the passphrase");
+			goto out;
+		}
+		randombytes_buf(box, NONCE_LEN);
+		crypto_aead_xchacha20poly1305_ietf_encrypt(box + NONCE_LEN, &clen, k->sk,
+		    crypto_sign_SECRETKEYBYTES, (const unsigned char *)out, n, NULL, box, key);
+		boxlen = NONCE_LEN + (size_t)clen;
 	}
-	size_t blen = psm_b64_encode(b64, box, boxlen);
-	b64[blen] = '\0';
-	n = (size_t)snprintf(out, size, "%s%ssecret %s\n", header, kdf, b64);
+	b64[psm_b64_encode(b64, box, boxlen)] = '\0';
+	if (!append(out, size, &n, "secret %s\n", b64))
+		goto small;
+	*len = n;
+	rc = 0;
+	goto out;
+small:
+	psm_fail(e, PSM_E_USAGE, "no room for the secret key's text (%zu bytes)", size);
+out:
+	if (rc < 0)
+		sodium_memzero(out, size);
+	sodium_free(key);
 	sodium_free(box);
 	sodium_free(b64);
-	return n;
+	return rc;
 }
 
-static void
-refuse_open_permissions(int fd, const char *path)
+/* Digits only; saturates at ULLONG_MAX (a cost that large is out of bounds). */
+static bool
+decimal(struct span f, unsigned long long *out)
 {
-	struct stat st;
+	unsigned long long v = 0;
 
-	if (fstat(fd, &st) < 0)
-		err(PSM_EXIT_OS, "%s", path);
-	if (st.st_mode & 077)
-		errx(PSM_EXIT_OS, "%s: secret key is readable by group or others (chmod 600 %s)",
-		    path, path);
+	if (f.n == 0)
+		return false;
+	for (size_t i = 0; i < f.n; i++) {
+		unsigned d = (unsigned char)f.p[i] - '0';
+		if (d > 9)
+			return false;
+		v = v > (ULLONG_MAX - d) / 10 ? ULLONG_MAX : v * 10 + d;
+	}
+	*out = v;
+	return true;
 }
 
-/* Read BASE.key into k (the secret in sodium memory). Exits on every error. */
+/* Line 1: psm-secret-key v1 ed25519 KEYID NAME|- */
+static int
+header_line(struct psm_keyfile *f, struct span l, struct psm_error *e)
+{
+	const size_t m = sizeof secret_magic - 1;
+	struct span w[2];
+
+	if (l.n > HEADER_LINE_MAX)
+		return psm_fail(e, PSM_E_DATA,
+		    "%s:1: not a psm secret key (a line longer than %d bytes)", f->name,
+		    HEADER_LINE_MAX);
+	if (l.n < m || memcmp(l.p, secret_magic, m) != 0 ||
+	    split(l.p + m, l.n - m, w, 2) != 2)
+		return psm_fail(e, PSM_E_DATA, "%s:1: not a psm secret key", f->name);
+	if (!keyid_valid(w[0]))
+		return psm_fail(e, PSM_E_DATA, "%s:1: the key id is not %d hexadecimal digits",
+		    f->name, PSM_KEYID_LEN);
+	memcpy(f->id, w[0].p, PSM_KEYID_LEN);
+	if (!span_is(w[1], "-")) {
+		if (!name_valid(w[1].p, w[1].n))
+			return psm_fail(e, PSM_E_DATA, "%s:1: invalid key name", f->name);
+		memcpy(f->keyname, w[1].p, w[1].n);
+	}
+	return 0;
+}
+
+/* Line 2: kdf none | kdf argon2id OPSLIMIT MEMLIMIT SALT, the cost within bounds. */
+static int
+kdf_line(struct psm_keyfile *f, struct span l, struct psm_error *e)
+{
+	const unsigned long long opsmin = crypto_pwhash_OPSLIMIT_MIN;
+	const unsigned long long opsmax = crypto_pwhash_OPSLIMIT_SENSITIVE;
+	const unsigned long long memmin = crypto_pwhash_MEMLIMIT_MIN;
+	const unsigned long long memmax = crypto_pwhash_MEMLIMIT_SENSITIVE;
+	struct span w[5];
+	unsigned long long ops, mem;
+	size_t got;
+
+	if (span_is(l, "kdf none"))
+		return 0;
+	if (l.n > HEADER_LINE_MAX || split(l.p, l.n, w, 5) != 5 || !span_is(w[0], "kdf") ||
+	    !span_is(w[1], "argon2id") || !decimal(w[2], &ops) || !decimal(w[3], &mem) ||
+	    psm_b64_decode_to(f->salt, sizeof f->salt, w[4].p, w[4].n, &got) < 0 ||
+	    got != sizeof f->salt)
+		return psm_fail(e, PSM_E_DATA, "%s:2: malformed key derivation", f->name);
+	if (ops < opsmin || ops > opsmax)
+		return psm_fail(e, PSM_E_DATA,
+		    "%s:2: Argon2id opslimit %.*s is out of bounds (%llu to %llu)", f->name,
+		    (int)w[2].n, w[2].p, opsmin, opsmax);
+	if (mem < memmin || mem > memmax)
+		return psm_fail(e, PSM_E_DATA,
+		    "%s:2: Argon2id memlimit %.*s is out of bounds (%llu to %llu bytes)", f->name,
+		    (int)w[3].n, w[3].p, memmin, memmax);
+	f->encrypted = true;
+	f->opslimit = ops;
+	f->memlimit = (size_t)mem;
+	return 0;
+}
+
+/* Line 3: secret BASE64, decoded into sodium memory. */
+static int
+secret_line(struct psm_keyfile *f, struct span l, struct psm_error *e)
+{
+	const size_t want = f->encrypted ? BOX_LEN : crypto_sign_SECRETKEYBYTES;
+	size_t got;
+
+	f->secret = xsodium_malloc(BOX_LEN);
+	if (l.n < 7 || memcmp(l.p, "secret ", 7) != 0 ||
+	    psm_b64_decode_to(f->secret, want, l.p + 7, l.n - 7, &got) < 0 || got != want)
+		return psm_fail(e, PSM_E_DATA, "%s:3: malformed secret", f->name);
+	f->secretlen = got;
+	return 0;
+}
+
+/*
+ * A secret key file's text (len bytes; name for messages, "NAME:LINE: why"),
+ * checked up to where the passphrase is needed. f points into text, which
+ * must outlive it; free f with psm_keyfile_free().
+ */
+int
+psm_keyfile_parse(struct psm_keyfile *f, const char *text, size_t len, const char *name,
+    struct psm_error *e)
+{
+	const char *p = text, *end = text + len;
+	struct span l1 = { text, 0 }, l2, l3, rest;
+
+	memset(f, 0, sizeof *f);
+	f->name = name;
+	if (psm_secret_init(e) < 0)
+		return -1;
+	next_line(&p, end, &l1);
+	if (header_line(f, l1, e) < 0)
+		goto bad;
+	if (!next_line(&p, end, &l2)) {
+		psm_fail(e, PSM_E_DATA, "%s:2: the file ends before the key derivation", name);
+		goto bad;
+	}
+	if (kdf_line(f, l2, e) < 0)
+		goto bad;
+	f->header = text;
+	f->headerlen = (size_t)(p - text);
+	if (!next_line(&p, end, &l3) || l3.n == 0) {
+		psm_fail(e, PSM_E_DATA, "%s:3: the file ends before the secret", name);
+		goto bad;
+	}
+	if (secret_line(f, l3, e) < 0)
+		goto bad;
+	if (next_line(&p, end, &rest)) {
+		psm_fail(e, PSM_E_DATA, "%s:4: text after the secret", name);
+		goto bad;
+	}
+	return 0;
+bad:
+	psm_keyfile_free(f);
+	return -1;
+}
+
 void
-xpsm_seckey_load(struct psm_seckey *k, const char *path)
+psm_keyfile_free(struct psm_keyfile *f)
 {
-	char *text = xsodium_malloc(SECRET_FILE_MAX + 1);
-	char *l2, *l3, id[32], name[PSM_KEYNAME_MAX + 8];
-	unsigned char *box = xsodium_malloc(256);
-	struct psm_buf b = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n;
+	sodium_free(f->secret);
+	f->secret = NULL;
+	f->secretlen = 0;
+}
+
+/* The seed must give the stored public half, and that the key id of line 1. */
+static int
+check_pair(struct psm_seckey *k, const struct psm_keyfile *f, struct psm_error *e)
+{
+	unsigned char *again = xsodium_malloc(crypto_sign_SECRETKEYBYTES);
+	bool same;
+
+	crypto_sign_seed_keypair(k->pk, again, k->sk);
+	same = sodium_memcmp(again, k->sk, crypto_sign_SECRETKEYBYTES) == 0;
+	sodium_free(again);
+	if (!same)
+		return psm_fail(e, PSM_E_DATA,
+		    "%s:3: the secret key does not match its public key", f->name);
+	psm_key_id(k->id, k->pk);
+	if (strcmp(k->id, f->id) != 0)
+		return psm_fail(e, PSM_E_DATA, "%s:1: the key id does not match the key", f->name);
+	memcpy(k->name, f->keyname, sizeof k->name);
+	return 0;
+}
+
+/* The key of a parsed file, with the passphrase if it has one (a wrong one
+ * is PSM_E_NO). */
+int
+psm_keyfile_open(struct psm_seckey *k, const struct psm_keyfile *f, const char *pass,
+    size_t passlen, struct psm_error *e)
+{
+	unsigned char *key = NULL;
+	int rc = -1;
 
 	memset(k, 0, sizeof *k);
-	if (fd < 0)
-		err(PSM_EXIT_OS, "%s", path);
-	refuse_open_permissions(fd, path);
-	n = read(fd, text, SECRET_FILE_MAX);
-	if (n < 0)
-		err(PSM_EXIT_OS, "%s", path);
-	close(fd);
-	text[n] = '\0';
-	if ((l2 = strchr(text, '\n')) == NULL || (l3 = strchr(l2 + 1, '\n')) == NULL)
-		errx(PSM_EXIT_DATA, "%s:1: not a psm secret key", path);
-	l2++;
-	l3++;
-	if (sscanf(text, "psm-secret-key v1 ed25519 %31s %71s", id, name) != 2 ||
-	    strncmp(text, secret_magic, strlen(secret_magic)) != 0)
-		errx(PSM_EXIT_DATA, "%s:1: not a psm secret key", path);
-	size_t b64len = strcspn(l3 + 7, "\n");
-	if (strncmp(l3, "secret ", 7) != 0 || psm_b64_decode(&b, l3 + 7, b64len) < 0 || b.len > 256)
-		errx(PSM_EXIT_DATA, "%s:3: malformed secret", path);
-	memcpy(box, b.data, b.len);
-	size_t boxlen = b.len;
-	sodium_memzero(b.data, b.cap);
-	psm_buf_free(&b);
+	if (f->secret == NULL)
+		return psm_fail(e, PSM_E_USAGE, "%s: the key file was not parsed", f->name);
 	k->sk = xsodium_malloc(crypto_sign_SECRETKEYBYTES);
-	if (strncmp(l2, "kdf none\n", 9) == 0) {
-		if (boxlen != 64)
-			errx(PSM_EXIT_DATA, "%s:3: malformed secret", path);
-		memcpy(k->sk, box, 64);
+	if (!f->encrypted) {
+		memcpy(k->sk, f->secret, crypto_sign_SECRETKEYBYTES);
 	} else {
-		unsigned long long ops;
-		size_t mem;
-		char salt64[64], *pass, ad[300];
-		unsigned char salt[crypto_pwhash_SALTBYTES], *key;
-		unsigned long long mlen;
-		const size_t nb = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
-
-		if (sscanf(l2, "kdf argon2id %llu %zu %63s", &ops, &mem, salt64) != 3 ||
-		    !b64_exact(salt, sizeof salt, salt64, strlen(salt64)) ||
-		    ops < crypto_pwhash_OPSLIMIT_MIN || mem > (size_t)1 << 32 ||
-		    boxlen != nb + 64 + crypto_aead_xchacha20poly1305_ietf_ABYTES)
-			errx(PSM_EXIT_DATA, "%s:2: malformed key derivation", path);
-		pass = xsodium_malloc(1024);
-		char prompt[600];
-		snprintf(prompt, sizeof prompt, "Passphrase for %s: ", path);
-		size_t plen = psm_passphrase(pass, 1024, prompt);
-		key = xsodium_malloc(32);
-		derive(key, pass, plen, salt, ops, mem);
-		sodium_free(pass);
-		int adlen = snprintf(ad, sizeof ad, "%.*s", (int)(l3 - text), text);
-		int bad = crypto_aead_xchacha20poly1305_ietf_decrypt(k->sk, &mlen, NULL,
-		    box + nb, boxlen - nb, (unsigned char *)ad, (unsigned long long)adlen, box, key);
-		sodium_free(key);
-		if (bad != 0) {
-			sodium_free(text);
-			sodium_free(box);
-			errx(PSM_EXIT_NO, "%s: wrong passphrase", path);
+		key = xsodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+		if (crypto_pwhash(key, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, pass, passlen,
+		    f->salt, f->opslimit, f->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+			psm_fail(e, PSM_E_OS,
+			    "%s: out of memory deriving the key from the passphrase", f->name);
+			goto out;
+		}
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(k->sk, NULL, NULL,
+		    f->secret + NONCE_LEN, f->secretlen - NONCE_LEN,
+		    (const unsigned char *)f->header, f->headerlen, f->secret, key) != 0) {
+			psm_fail(e, PSM_E_NO, "%s: wrong passphrase", f->name);
+			goto out;
 		}
 	}
-	sodium_free(text);
-	sodium_free(box);
-	crypto_sign_ed25519_sk_to_pk(k->pk, k->sk);
-	psm_key_id(k->id, k->pk);
-	if (strcmp(k->id, id) != 0)
-		errx(PSM_EXIT_DATA, "%s:1: the key id does not match the key", path);
-	if (strcmp(name, "-") != 0) {
-		if (!psm_key_name_valid(name))
-			errx(PSM_EXIT_DATA, "%s:1: invalid key name", path);
-		memcpy(k->name, name, strlen(name) + 1);
+	rc = check_pair(k, f, e);
+out:
+	sodium_free(key);
+	if (rc < 0) {
+		psm_seckey_free(k);
+		memset(k, 0, sizeof *k);
 	}
+	return rc;
+}
+
+/*
+ * A secret key from the text of its file (name for messages): with the
+ * passphrase pass (passlen bytes) if it has one, or when pass is NULL the
+ * passphrase psm_passphrase_read() gets, asked only once the file is
+ * known to be sound.
+ */
+int
+psm_seckey_parse(struct psm_seckey *k, const char *text, size_t len, const char *name,
+    const char *pass, size_t passlen, struct psm_error *e)
+{
+	struct psm_keyfile f;
+	char *asked = NULL, prompt[600];
+	int rc = -1;
+
+	memset(k, 0, sizeof *k);
+	if (psm_keyfile_parse(&f, text, len, name, e) < 0)
+		return -1;
+	if (f.encrypted && pass == NULL) {
+		snprintf(prompt, sizeof prompt, "Passphrase for %s: ", name);
+		if (psm_passphrase_read(&asked, &passlen, prompt, NULL, e) < 0)
+			goto out;
+		pass = asked;
+	}
+	rc = psm_keyfile_open(k, &f, pass, passlen, e);
+out:
+	sodium_free(asked);
+	psm_keyfile_free(&f);
+	return rc;
+}
+
+/*
+ * Read the secret key file path into k: refused unless it is owned by the
+ * effective user or root and no one else may read it (PSM_E_OS), then as
+ * psm_seckey_parse() with the passphrase asked for.
+ */
+int
+psm_seckey_load(struct psm_seckey *k, const char *path, struct psm_error *e)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int fd, rc = -1;
+
+	memset(k, 0, sizeof *k);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return psm_fail_errno(e, "%s", path);
+	if (fstat(fd, &st) < 0) {
+		psm_fail_errno(e, "%s", path);
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		psm_fail(e, PSM_E_OS, "%s: secret key is owned by another user (uid %lu)",
+		    path, (unsigned long)st.st_uid);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		psm_fail(e, PSM_E_OS,
+		    "%s: secret key is readable by group or others (chmod 600 %s)", path, path);
+		goto out;
+	}
+	/* One byte more than the largest key file, to see a larger one. */
+	text = xsodium_malloc(SECRET_FILE_MAX + 1);
+	for (;;) {
+		ssize_t r = read(fd, text + len, SECRET_FILE_MAX + 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			psm_fail_errno(e, "%s", path);
+			goto out;
+		}
+		if (r == 0 || (len += (size_t)r) > SECRET_FILE_MAX)
+			break;
+	}
+	if (len > SECRET_FILE_MAX) {
+		psm_fail(e, PSM_E_DATA, "%s: not a psm secret key (over %d bytes)", path,
+		    SECRET_FILE_MAX);
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	rc = psm_seckey_parse(k, text, len, path, NULL, 0, e);
+out:
+	if (fd >= 0)
+		close(fd);
+	sodium_free(text);
+	return rc;
 }
 
 void
 psm_seckey_free(struct psm_seckey *k)
 {
-	if (k->sk != NULL)
-		sodium_free(k->sk);
+	sodium_free(k->sk);
 	k->sk = NULL;
 }
 

@@ -22,7 +22,28 @@ void psm_chain_genesis(struct psm_chain *c, const char *stream_id, const char *s
 void psm_chain_add(struct psm_chain *c, const void *p, size_t n, const void *p2, size_t n2);
 void psm_chain_set_head(struct psm_chain *c, const unsigned char head[32]);
 void psm_chain_free(struct psm_chain *c);
-/* key.c: Ed25519 keys (libsodium); secrets live in sodium_malloc memory. */
+/*
+ * secret.c: what every command that holds a secret shares. Secrets live
+ * in sodium_malloc memory (guard pages, locked, wiped by sodium_free).
+ * psm_secret_init() starts libsodium (any number of times); the library
+ * calls it before it uses libsodium. psm_secret_protect_process() also
+ * turns off core dumps and ptrace by others: commands that hold a secret
+ * call it before they read one. xsodium_malloc() ends the process when
+ * out of memory, as xmalloc() does.
+ */
+#define PSM_PASSPHRASE_MAX 1023		/* bytes; a longer one is refused, never cut */
+int psm_secret_init(struct psm_error *e);
+int psm_secret_protect_process(struct psm_error *e);
+void *xsodium_malloc(size_t n);
+int psm_passphrase_read(char **pass, size_t *len, const char *prompt,
+    const char *confirm, struct psm_error *e);
+
+/*
+ * key.c: Ed25519 keys (libsodium). Messages name the file and line
+ * ("k.key:3: malformed secret"); bad data is PSM_E_DATA, a wrong
+ * passphrase PSM_E_NO, a key file that others may read or that another
+ * user owns PSM_E_OS, as the system's errors.
+ */
 #define PSM_KEYID_LEN 16
 #define PSM_KEYNAME_MAX 64
 struct psm_pubkey {
@@ -36,18 +57,38 @@ struct psm_seckey {
 	unsigned char pk[32];
 	unsigned char *sk;		/* 64 bytes of sodium_malloc memory */
 };
-void psm_key_protect_process(void);
+/* A secret key file checked up to its passphrase; it points into its text. */
+struct psm_keyfile {
+	const char *name;		/* the file, for messages */
+	char id[PSM_KEYID_LEN + 1];	/* as line 1 states it */
+	char keyname[PSM_KEYNAME_MAX];
+	bool encrypted;
+	unsigned long long opslimit;	/* Argon2id cost, within bounds, if encrypted */
+	size_t memlimit;
+	unsigned char salt[16];
+	const char *header;		/* lines 1 and 2: the box's associated data */
+	size_t headerlen;
+	unsigned char *secret;		/* line 3 decoded (sodium memory) */
+	size_t secretlen;
+};
 void psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32]);
 bool psm_key_name_valid(const char *name);
-const char *psm_pubkey_parse(struct psm_pubkey *k, const char *line);
-void xpsm_pubkey_load(struct psm_pubkey *k, const char *path);
+int psm_pubkey_parse(struct psm_pubkey *k, const char *line, size_t len,
+    struct psm_error *e);
+int psm_pubkey_load(struct psm_pubkey *k, const char *path, struct psm_error *e);
 void psm_pubkey_format(char *out, size_t size, const struct psm_pubkey *k);
-size_t psm_passphrase(char *buf, size_t size, const char *prompt);
 void psm_seckey_generate(struct psm_seckey *k, const char *name);
 void psm_seckey_public(const struct psm_seckey *k, struct psm_pubkey *pub);
-size_t psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
-    const char *pass, size_t passlen);
-void xpsm_seckey_load(struct psm_seckey *k, const char *path);
+int psm_seckey_format(char *out, size_t size, const struct psm_seckey *k,
+    const char *pass, size_t passlen, size_t *len, struct psm_error *e);
+int psm_keyfile_parse(struct psm_keyfile *f, const char *text, size_t len,
+    const char *name, struct psm_error *e);
+int psm_keyfile_open(struct psm_seckey *k, const struct psm_keyfile *f,
+    const char *pass, size_t passlen, struct psm_error *e);
+void psm_keyfile_free(struct psm_keyfile *f);
+int psm_seckey_parse(struct psm_seckey *k, const char *text, size_t len,
+    const char *name, const char *pass, size_t passlen, struct psm_error *e);
+int psm_seckey_load(struct psm_seckey *k, const char *path, struct psm_error *e);
 void psm_seckey_free(struct psm_seckey *k);
 void psm_sign(unsigned char sig[64], const void *msg, size_t n, const struct psm_seckey *k);
 bool psm_sig_valid(const unsigned char sig[64], const void *msg, size_t n,

@@ -1,6 +1,8 @@
 /*
- * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader and to the
- * verifier of sealed streams (psm-verify's loop).
+ * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader, to the
+ * verifier of sealed streams (psm-verify's loop), and to the parsers of
+ * key files: each line as a public key, the whole input as a secret key
+ * file.
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -59,6 +61,40 @@ verify_lines(const unsigned char *data, size_t size)
 	psm_verifier_free(&v);
 }
 
+/*
+ * Secret key files open with this passphrase (tests/fuzz/corpus/key-*).
+ * Argon2id runs only at a cost of at most KDF_MEM_MAX bytes: a file may
+ * ask for up to 1 GiB, and one such input would stall the fuzzer. Over
+ * that, the file is parsed (every check before the passphrase) but not
+ * opened.
+ */
+#define FUZZ_PASSPHRASE "fuzz"
+#define KDF_MEM_MAX (64 * 1024)
+
+static void
+parse_keys(const unsigned char *data, size_t size)
+{
+	const char *text = (const char *)data, *p = text, *end = text + size;
+	struct psm_error e;
+	struct psm_pubkey pub;
+	struct psm_keyfile f;
+	struct psm_seckey sec;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		psm_pubkey_parse(&pub, p, len, &e);
+		p += len + 1;
+	}
+	if (psm_keyfile_parse(&f, text, size, "fuzz", &e) < 0)
+		return;
+	bool cheap = !f.encrypted || f.memlimit <= KDF_MEM_MAX;
+	psm_keyfile_free(&f);
+	if (cheap && psm_seckey_parse(&sec, text, size, "fuzz", FUZZ_PASSPHRASE,
+	    strlen(FUZZ_PASSPHRASE), &e) == 0)
+		psm_seckey_free(&sec);
+}
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -85,6 +121,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	psm_utf8_valid(data, size);
 	psm_utf8_unfinished_tail(data, size);
 	verify_lines(data, size);
+	parse_keys(data, size);
 	psm_lines_free(&r);
 	psm_sessions_free(&sessions);
 	psm_buf_free(&scratch);
