@@ -20,6 +20,7 @@
 #ifndef PSM_H
 #define PSM_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -273,6 +274,43 @@ void psm_hex(char *out, const unsigned char *p, size_t n);
 int psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len);
 size_t psm_seal_suffix(char *out, const unsigned char head[32]);
 bool psm_seal_split(const char *line, size_t len, size_t *before, unsigned char h[32]);
+
+/*
+ * loop.c: the event loop of a command: descriptors, timers and signals,
+ * each a source with callbacks and a context, served by one poll().
+ * A round: done()? then each descriptor's want(), poll() until the next
+ * timer, then the ready descriptors in the order they were added, one
+ * signal, the timers that are due (earliest first), the after hooks.
+ * The loop reads a descriptor (*fd) and a timer's time (*at: monotonic
+ * microseconds, psm_mono_usec(); 0 is none) from the command's own
+ * variables every round. The add functions return an id for
+ * psm_loop_remove().
+ */
+struct pollfd;
+struct psm_loop_source;
+struct psm_loop {
+	struct psm_loop_source *src;	/* indexed by id */
+	size_t nsrc, srccap;
+	struct pollfd *pfd;		/* this round's poll() set */
+	size_t *pfd_src;		/* the source of each */
+	size_t pfdcap, pfd_srccap;
+	int sigfd;			/* -1 until psm_loop_signals() */
+	sigset_t sigs;			/* every signal it reads */
+	uint64_t round;
+	bool running;
+};
+void psm_loop_init(struct psm_loop *l);
+int psm_loop_add_fd(struct psm_loop *l, const int *fd, short (*want)(void *ctx),
+    void (*ready)(void *ctx, int fd, short revents), void *ctx);
+int psm_loop_add_timer(struct psm_loop *l, const uint64_t *at,
+    void (*fire)(void *ctx), void *ctx);
+int psm_loop_add_after(struct psm_loop *l, void (*after)(void *ctx), void *ctx);
+int psm_loop_signals(struct psm_loop *l, const sigset_t *set,
+    void (*on_signal)(void *ctx, int signo), void *ctx, struct psm_error *e);
+void psm_loop_remove(struct psm_loop *l, int id);
+int psm_loop_run(struct psm_loop *l, bool (*done)(void *ctx), void *ctx,
+    struct psm_error *e);
+void psm_loop_free(struct psm_loop *l);
 
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen,
