@@ -272,8 +272,10 @@ start_on_new_line(int fd, const char *path)
 		return;
 	struct psm_error e;
 
-	if (psm_write_all(fd, "\n", 1, &e) < 0)
-		errx(PSM_EXIT_OS, "%s: %s", path, e.msg);
+	if (psm_write_all(fd, "\n", 1, &e) < 0) {
+		psm_error_prefix(&e, "%s", path);
+		xpsm_die(&e);
+	}
 }
 
 /* -o FILE appends (created 0600); DIR/ and the default get a new file. */
@@ -394,8 +396,7 @@ record_start(struct session *s, char **argv)
 	psm_ev_bool(b, "input", !s->opt->no_input);
 	psm_ev_u64(b, "pid", (uint64_t)getpid());
 	psm_ev_str(b, "psm", PSM_VERSION);
-	psm_ev_end(b);
-	psm_buf_add(&s->rec.start_line, b->data, b->len);
+	psm_rec_end_event(&s->rec);
 }
 
 static void
@@ -521,19 +522,18 @@ kill_session(struct session *s)
 
 /* Fail-closed: a session that cannot be recorded does not go on. */
 static void
-recording_failed(struct session *s)
+recording_failed(struct session *s, const struct psm_error *e)
 {
 	if (s->opt->fail_open) {
 		if (!s->record_failed)
-			say(s, "%s: %s: recording suspended (--fail-open)",
-			    s->path, strerror(s->rec.error));
+			say(s, "%s: recording suspended (--fail-open)", e->msg);
 		s->record_failed = true;
 		return;
 	}
 	if (s->record_failed)
 		return;
 	s->record_failed = true;
-	say(s, "%s: %s: ending the session", s->path, strerror(s->rec.error));
+	say(s, "%s: ending the session", e->msg);
 	s->stdin_open = false;	/* no more input to a session that is not recorded */
 	s->pending_in.len = 0;
 	end_session(s, "record-failed", SIGHUP);
@@ -542,11 +542,12 @@ recording_failed(struct session *s)
 static void
 flush_if_due(struct session *s)
 {
-	bool was_failed = s->rec.failed;
+	bool was_failing = psm_rec_failing(&s->rec);
+	struct psm_error e;
 
-	if (psm_rec_tick(&s->rec) < 0)
-		recording_failed(s);
-	else if (was_failed && !s->rec.failed && s->opt->fail_open) {
+	if (psm_rec_tick(&s->rec, &e) < 0)
+		recording_failed(s, &e);
+	else if (was_failing && !psm_rec_failing(&s->rec) && s->opt->fail_open) {
 		say(s, "%s: recording resumed", s->path);
 		s->record_failed = false;
 	}
@@ -672,7 +673,7 @@ window_changed(struct session *s)
 		return;
 	psm_ev_u64(b, "cols", s->cols);
 	psm_ev_u64(b, "rows", s->rows);
-	psm_ev_end(b);
+	psm_rec_end_event(&s->rec);
 }
 
 static void
@@ -745,8 +746,8 @@ poll_timeout(struct session *s)
 	uint64_t at[] = { s->warn_at, s->deadline, s->kill_at,
 		s->child_done ? s->drain_until : 0, s->master_retry_at };
 
-	if (next != UINT64_MAX)
-		next += now;
+	if (next == 0)
+		next = UINT64_MAX;
 	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
 		if (at[i] && at[i] < next)
 			next = at[i];
@@ -815,9 +816,10 @@ static void
 record_end(struct session *s)
 {
 	struct psm_buf *b;
+	struct psm_error e;
 
 	psm_rec_drain_carry(&s->rec);
-	if (s->rec.failed && psm_rec_flush(&s->rec) < 0)
+	if (psm_rec_failing(&s->rec) && psm_rec_flush(&s->rec, &e) < 0)
 		return;
 	if ((b = psm_rec_begin(&s->rec, "end")) == NULL)
 		return;
@@ -828,9 +830,9 @@ record_end(struct session *s)
 	if (s->caught)
 		psm_ev_u64(b, "caught", (uint64_t)s->caught);
 	psm_ev_u64(b, "duration", psm_rec_now(&s->rec));
-	psm_ev_end(b);
-	if (psm_rec_flush(&s->rec) < 0 && !s->record_failed)
-		recording_failed(s);
+	psm_rec_end_event(&s->rec);
+	if (psm_rec_flush(&s->rec, &e) < 0 && !s->record_failed)
+		recording_failed(s, &e);
 }
 
 static void
@@ -896,6 +898,7 @@ main(int argc, char **argv)
 	struct options opt = { 0 };
 	struct session s;
 	char *file, **cmd, sid[PSM_SID_LEN + 1];
+	struct psm_error e;
 	int fd;
 
 	parse_options(argc, argv, &opt);
@@ -905,18 +908,17 @@ main(int argc, char **argv)
 	init_session(&s, &opt);
 	psm_new_sid(sid);
 	fd = open_output(&s, opt.output, sid);
-	psm_rec_init(&s.rec, fd, s.path, opt.fail_open);
-	memcpy(s.rec.sid, sid, sizeof sid);
+	if (psm_rec_init(&s.rec, fd, s.path, sid, opt.fail_open, &e) < 0)
+		xpsm_die(&e);
 	record_start(&s, opt.command ? opt.command : cmd);
-	if (psm_rec_flush(&s.rec) < 0 && !opt.fail_open)
-		errx(PSM_EXIT_OS, "%s: %s: the session was not started",
-		    s.path, strerror(s.rec.error));
-	setenv("PSM_SID", s.rec.sid, 1);
+	if (psm_rec_flush(&s.rec, &e) < 0 && !opt.fail_open)
+		errx(PSM_EXIT_OS, "%s: the session was not started", e.msg);
+	setenv("PSM_SID", sid, 1);
 	setup_signals(&s);
 	if (opt.max_time) {
-		s.deadline = s.rec.t0 + opt.max_time;
+		s.deadline = psm_rec_t0(&s.rec) + opt.max_time;
 		s.warn_at = opt.max_time > WARN_BEFORE_USEC ?
-		    s.deadline - WARN_BEFORE_USEC : s.rec.t0;
+		    s.deadline - WARN_BEFORE_USEC : psm_rec_t0(&s.rec);
 	}
 	if (opt.no_pty) {
 		spawn_pipes(&s, file, cmd);

@@ -246,24 +246,30 @@ struct psm_rec {
 	uint64_t seq;			/* of the next event */
 	uint64_t last_flush;
 	struct psm_buf buf;		/* whole lines not yet written */
+	size_t event_at;		/* where in buf the last event begun starts */
+	uint64_t event_seq;		/* and its seq */
 	struct psm_buf start_line;	/* kept to write again if it was lost */
 	bool failed;			/* writes are failing: count, don't build */
 	bool start_lost;
-	int error;			/* errno of the last failed write */
+	int errnum;			/* of the last failed write, for "lost" */
 	uint64_t lost[3], lost_events;
 	uint64_t withheld, withheld_t;	/* echo-off input not yet reported */
 	unsigned char carry[3][4];	/* unfinished UTF-8 per stream */
 	size_t ncarry[3];
 };
 
-void psm_rec_init(struct psm_rec *r, int fd, const char *path, bool fail_open);
+int psm_rec_init(struct psm_rec *r, int fd, const char *path, const char *sid,
+    bool fail_open, struct psm_error *e);
 uint64_t psm_rec_now(const struct psm_rec *r);
+uint64_t psm_rec_t0(const struct psm_rec *r);
+bool psm_rec_failing(const struct psm_rec *r);
 struct psm_buf *psm_rec_begin(struct psm_rec *r, const char *type);
+void psm_rec_end_event(struct psm_rec *r);
 void psm_rec_withhold(struct psm_rec *r, size_t n);
 void psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n);
 void psm_rec_drain_carry(struct psm_rec *r);
-int psm_rec_flush(struct psm_rec *r);
-int psm_rec_tick(struct psm_rec *r);
+int psm_rec_flush(struct psm_rec *r, struct psm_error *e);
+int psm_rec_tick(struct psm_rec *r, struct psm_error *e);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
