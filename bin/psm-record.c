@@ -2,9 +2,10 @@
  * psm-record: run a command on a pseudo-terminal (or on pipes) and record
  * the session into the psm stream.
  *
- * One poll() loop carries the caller's input to the command and its output
- * back, and records both; signals arrive on a signalfd in the same loop,
- * so SIGCHLD, SIGWINCH and a request to stop are ordinary events.
+ * The library's event loop (lib/loop.c) carries the caller's input to the
+ * command and its output back, and this file's callbacks record both;
+ * signals arrive in the same loop, so SIGCHLD, SIGWINCH and a request to
+ * stop are ordinary events, and the session's deadlines are its timers.
  */
 #include <err.h>
 #include <errno.h>
@@ -19,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -45,21 +45,25 @@ struct options {
 struct session {
 	struct options *opt;
 	struct psm_rec rec;
+	struct psm_loop loop;
 	char *path;		/* of the recording */
 	bool default_path;	/* print it at the end */
 	pid_t pid;
 	int master;		/* pty mode: the master, else -1 */
 	int out, err;		/* where the command's output comes from */
 	int in;			/* where its input goes, -1 once closed */
-	int sigfd;
+	int stdin_fd;		/* STDIN_FILENO, for the loop */
 	bool stdin_open, stdin_tty, stdout_ok;
 	bool input_seen, input_ended_line, close_in_when_drained;
 	struct psm_buf pending_in;
 	struct termios saved;
 	bool raw;
 	unsigned short cols, rows;
-	uint64_t warn_at, deadline, kill_at, drain_until;	/* monotonic usec, 0: none */
+	/* The loop's timers: monotonic microseconds, 0 for none. */
+	uint64_t warn_at, deadline, kill_at;
 	uint64_t master_retry_at;	/* the command closed its terminal: poll again then */
+	uint64_t drain_until;		/* the command has ended: its output is over then */
+	uint64_t flush_at;		/* of the recording */
 	const char *reason;
 	int caught;		/* the signal that stopped psm-record, or 0 */
 	bool ending, child_done, record_failed;
@@ -272,8 +276,10 @@ start_on_new_line(int fd, const char *path)
 		return;
 	struct psm_error e;
 
-	if (psm_write_all(fd, "\n", 1, &e) < 0)
-		errx(PSM_EXIT_OS, "%s: %s", path, e.msg);
+	if (psm_write_all(fd, "\n", 1, &e) < 0) {
+		psm_error_prefix(&e, "%s", path);
+		xpsm_die(&e);
+	}
 }
 
 /* -o FILE appends (created 0600); DIR/ and the default get a new file. */
@@ -394,8 +400,7 @@ record_start(struct session *s, char **argv)
 	psm_ev_bool(b, "input", !s->opt->no_input);
 	psm_ev_u64(b, "pid", (uint64_t)getpid());
 	psm_ev_str(b, "psm", PSM_VERSION);
-	psm_ev_end(b);
-	psm_buf_add(&s->rec.start_line, b->data, b->len);
+	psm_rec_end_event(&s->rec);
 }
 
 static void
@@ -508,9 +513,13 @@ end_session(struct session *s, const char *reason, int sig)
 	s->kill_at = psm_mono_usec() + KILL_GRACE_USEC;
 }
 
+/* A timer: the grace time after the hang-up is over. */
 static void
-kill_session(struct session *s)
+kill_session(void *ctx)
 {
+	struct session *s = ctx;
+
+	s->kill_at = 0;
 	if (s->child_done)
 		return;
 	pid_t fg = s->master >= 0 ? tcgetpgrp(s->master) : -1;
@@ -521,35 +530,21 @@ kill_session(struct session *s)
 
 /* Fail-closed: a session that cannot be recorded does not go on. */
 static void
-recording_failed(struct session *s)
+recording_failed(struct session *s, const struct psm_error *e)
 {
 	if (s->opt->fail_open) {
 		if (!s->record_failed)
-			say(s, "%s: %s: recording suspended (--fail-open)",
-			    s->path, strerror(s->rec.error));
+			say(s, "%s: recording suspended (--fail-open)", e->msg);
 		s->record_failed = true;
 		return;
 	}
 	if (s->record_failed)
 		return;
 	s->record_failed = true;
-	say(s, "%s: %s: ending the session", s->path, strerror(s->rec.error));
+	say(s, "%s: ending the session", e->msg);
 	s->stdin_open = false;	/* no more input to a session that is not recorded */
 	s->pending_in.len = 0;
 	end_session(s, "record-failed", SIGHUP);
-}
-
-static void
-flush_if_due(struct session *s)
-{
-	bool was_failed = s->rec.failed;
-
-	if (psm_rec_tick(&s->rec) < 0)
-		recording_failed(s);
-	else if (was_failed && !s->rec.failed && s->opt->fail_open) {
-		say(s, "%s: recording resumed", s->path);
-		s->record_failed = false;
-	}
 }
 
 /* Canonical mode with echo off: a password prompt (getpass, sudo, read -s). */
@@ -581,12 +576,18 @@ input_ended(struct session *s)
 	psm_buf_addc(&s->pending_in, (char)t.c_cc[VEOF]);
 }
 
+/*
+ * The loop's callbacks for descriptors get the events that came (POLLIN,
+ * POLLOUT, POLLHUP, POLLERR), but read() and write() tell them apart.
+ */
 static void
-read_input(struct session *s)
+read_input(void *ctx, int fd, short revents)
 {
+	struct session *s = ctx;
 	char buf[16384];
-	ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+	ssize_t n = read(fd, buf, sizeof buf);
 
+	(void)revents;
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
@@ -604,11 +605,21 @@ read_input(struct session *s)
 	psm_buf_add(&s->pending_in, buf, (size_t)n);
 }
 
-static void
-write_input(struct session *s)
+static short
+want_input(void *ctx)
 {
-	ssize_t n = write(s->in, s->pending_in.data, s->pending_in.len);
+	struct session *s = ctx;
 
+	return s->stdin_open && s->pending_in.len < INPUT_PENDING_MAX ? POLLIN : 0;
+}
+
+static void
+write_input(void *ctx, int fd, short revents)
+{
+	struct session *s = ctx;
+	ssize_t n = write(fd, s->pending_in.data, s->pending_in.len);
+
+	(void)revents;
 	if (n > 0)
 		psm_buf_consume(&s->pending_in, (size_t)n);
 	else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -621,13 +632,25 @@ write_input(struct session *s)
 	}
 }
 
+static short
+want_write(void *ctx)
+{
+	struct session *s = ctx;
+
+	return s->pending_in.len > 0 || s->close_in_when_drained ? POLLOUT : 0;
+}
+
 /* Output of the command (stream PSM_OUT or PSM_ERR): show it, record it. */
 static void
-read_output(struct session *s, int *fd, int stream)
+read_output(void *ctx, int polled, short revents)
 {
 	static char buf[PSM_PAYLOAD_MAX];
+	struct session *s = ctx;
+	int *fd = polled == s->err ? &s->err : &s->out;
+	int stream = fd == &s->err ? PSM_ERR : PSM_OUT;
 	ssize_t n = read(*fd, buf, sizeof buf);
 
+	(void)revents;
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0 && *fd == s->master && !s->child_done) {
@@ -656,6 +679,16 @@ read_output(struct session *s, int *fd, int stream)
 		s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
 }
 
+/* A timer: read the terminal again, someone may have reopened it. */
+static void
+master_retry(void *ctx)
+{
+	struct session *s = ctx;
+
+	s->master_retry_at = 0;
+	s->out = s->master;
+}
+
 static void
 window_changed(struct session *s)
 {
@@ -672,7 +705,7 @@ window_changed(struct session *s)
 		return;
 	psm_ev_u64(b, "cols", s->cols);
 	psm_ev_u64(b, "rows", s->rows);
-	psm_ev_end(b);
+	psm_rec_end_event(&s->rec);
 }
 
 static void
@@ -687,16 +720,16 @@ child_exited(struct session *s)
 	s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
 	if (s->opt->no_pty)
 		s->close_in_when_drained = true;
+	if (s->master_retry_at)		/* its last output may wait there */
+		master_retry(s);
 }
 
 static void
-read_signal(struct session *s)
+on_signal(void *ctx, int signo)
 {
-	struct signalfd_siginfo si;
+	struct session *s = ctx;
 
-	if (read(s->sigfd, &si, sizeof si) != sizeof si)
-		return;
-	switch (si.ssi_signo) {
+	switch (signo) {
 	case SIGCHLD:
 		child_exited(s);
 		break;
@@ -707,57 +740,54 @@ read_signal(struct session *s)
 	default:	/* SIGHUP, SIGINT, SIGQUIT, SIGTERM */
 		if (s->ending)
 			break;
-		s->caught = (int)si.ssi_signo;
+		s->caught = signo;
 		/* --no-pty passes the signal on; a terminal session is hung up. */
-		end_session(s, "signal", s->opt->no_pty ? (int)si.ssi_signo : SIGHUP);
+		end_session(s, "signal", s->opt->no_pty ? signo : SIGHUP);
 		break;
 	}
 }
 
 static void
-check_timers(struct session *s)
+warn_time_limit(void *ctx)
 {
-	uint64_t now = psm_mono_usec();
+	struct session *s = ctx;
+	unsigned long long left = (s->deadline - psm_mono_usec() + 999999) / 1000000;
 
-	if (s->warn_at && now >= s->warn_at) {
-		unsigned long long left = (s->deadline - now + 999999) / 1000000;
-		s->warn_at = 0;
-		say(s, "the session ends in %llu second%s (time limit)", left, left == 1 ? "" : "s");
-	}
-	if (s->deadline && now >= s->deadline) {
-		s->deadline = 0;
-		end_session(s, "time-limit", SIGHUP);
-	}
-	if (s->kill_at && now >= s->kill_at) {
-		s->kill_at = 0;
-		kill_session(s);
-	}
-	if (s->master_retry_at && (now >= s->master_retry_at || s->child_done)) {
-		s->master_retry_at = 0;
-		s->out = s->master;	/* read it again: someone may have reopened it */
-	}
+	s->warn_at = 0;
+	say(s, "the session ends in %llu second%s (time limit)", left, left == 1 ? "" : "s");
 }
 
-static int
-poll_timeout(struct session *s)
+static void
+time_limit(void *ctx)
 {
-	uint64_t now = psm_mono_usec(), next = psm_rec_due(&s->rec);
-	uint64_t at[] = { s->warn_at, s->deadline, s->kill_at,
-		s->child_done ? s->drain_until : 0, s->master_retry_at };
+	struct session *s = ctx;
 
-	if (next != UINT64_MAX)
-		next += now;
-	for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
-		if (at[i] && at[i] < next)
-			next = at[i];
-	if (next == UINT64_MAX)
-		return -1;
-	return next <= now ? 0 : (int)((next - now + 999) / 1000);
+	s->deadline = 0;
+	end_session(s, "time-limit", SIGHUP);
+}
+
+/* The end of each round. */
+static void
+flush_if_due(void *ctx)
+{
+	struct session *s = ctx;
+	bool was_failing = psm_rec_failing(&s->rec);
+	struct psm_error e;
+
+	if (psm_rec_tick(&s->rec, &e) < 0)
+		recording_failed(s, &e);
+	else if (was_failing && !psm_rec_failing(&s->rec) && s->opt->fail_open) {
+		say(s, "%s: recording resumed", s->path);
+		s->record_failed = false;
+	}
+	s->flush_at = psm_rec_due(&s->rec);
 }
 
 static bool
-finished(struct session *s)
+finished(void *ctx)
 {
+	struct session *s = ctx;
+
 	if (!s->child_done)
 		return false;
 	if (s->out < 0 && s->err < 0)
@@ -765,42 +795,43 @@ finished(struct session *s)
 	return psm_mono_usec() >= s->drain_until;
 }
 
+/*
+ * The loop serves its sources in this order each round: the command's
+ * output, its stderr (--no-pty), the caller's input, the writes to the
+ * command, one signal, the timers that are due, the flush. The signals
+ * are blocked from here on (the command gets them unblocked), before
+ * the command starts, so that none is lost.
+ */
 static void
-run_loop(struct session *s)
+setup_loop(struct session *s)
 {
-	while (!finished(s)) {
-		struct pollfd p[5];
-		int n = 0, i_sig, i_in = -1, i_out = -1, i_err = -1, i_w = -1;
+	struct psm_loop *l = &s->loop;
+	struct psm_error e;
+	sigset_t set;
 
-		p[i_sig = n++] = (struct pollfd){ s->sigfd, POLLIN, 0 };
-		if (s->stdin_open && s->pending_in.len < INPUT_PENDING_MAX)
-			p[i_in = n++] = (struct pollfd){ STDIN_FILENO, POLLIN, 0 };
-		if (s->out >= 0)
-			p[i_out = n++] = (struct pollfd){ s->out, POLLIN, 0 };
-		if (s->err >= 0)
-			p[i_err = n++] = (struct pollfd){ s->err, POLLIN, 0 };
-		if (s->in >= 0 && (s->pending_in.len > 0 || s->close_in_when_drained)) {
-			if (s->in == s->out)
-				p[i_out].events |= POLLOUT;
-			else
-				p[i_w = n++] = (struct pollfd){ s->in, POLLOUT, 0 };
-		}
-		if (poll(p, (nfds_t)n, poll_timeout(s)) < 0 && errno != EINTR)
-			err(PSM_EXIT_OS, "poll");
-		if (i_out >= 0 && (p[i_out].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_output(s, &s->out, PSM_OUT);
-		if (i_err >= 0 && (p[i_err].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_output(s, &s->err, PSM_ERR);
-		if (i_in >= 0 && (p[i_in].revents & (POLLIN | POLLHUP | POLLERR)))
-			read_input(s);
-		if ((i_out >= 0 && s->out >= 0 && (p[i_out].revents & POLLOUT)) ||
-		    (i_w >= 0 && p[i_w].revents & (POLLOUT | POLLERR | POLLHUP)))
-			write_input(s);
-		if (p[i_sig].revents & POLLIN)
-			read_signal(s);
-		check_timers(s);
-		flush_if_due(s);
-	}
+	psm_loop_init(l);
+	psm_loop_add_fd(l, &s->out, NULL, read_output, s);
+	psm_loop_add_fd(l, &s->err, NULL, read_output, s);
+	psm_loop_add_fd(l, &s->stdin_fd, want_input, read_input, s);
+	psm_loop_add_fd(l, &s->in, want_write, write_input, s);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGWINCH);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGTERM);
+	if (psm_loop_signals(l, &set, on_signal, s, &e) < 0)
+		xpsm_die(&e);
+	signal(SIGPIPE, SIG_IGN);	/* a dead reader is an EPIPE, not a death */
+	psm_loop_add_timer(l, &s->warn_at, warn_time_limit, s);
+	psm_loop_add_timer(l, &s->deadline, time_limit, s);
+	psm_loop_add_timer(l, &s->kill_at, kill_session, s);
+	psm_loop_add_timer(l, &s->master_retry_at, master_retry, s);
+	psm_loop_add_timer(l, &s->drain_until, NULL, s);	/* for finished() */
+	s->flush_at = psm_rec_due(&s->rec);	/* then flush_if_due() keeps it */
+	psm_loop_add_timer(l, &s->flush_at, NULL, s);
+	psm_loop_add_after(l, flush_if_due, s);
 }
 
 static int
@@ -815,9 +846,10 @@ static void
 record_end(struct session *s)
 {
 	struct psm_buf *b;
+	struct psm_error e;
 
 	psm_rec_drain_carry(&s->rec);
-	if (s->rec.failed && psm_rec_flush(&s->rec) < 0)
+	if (psm_rec_failing(&s->rec) && psm_rec_flush(&s->rec, &e) < 0)
 		return;
 	if ((b = psm_rec_begin(&s->rec, "end")) == NULL)
 		return;
@@ -828,33 +860,9 @@ record_end(struct session *s)
 	if (s->caught)
 		psm_ev_u64(b, "caught", (uint64_t)s->caught);
 	psm_ev_u64(b, "duration", psm_rec_now(&s->rec));
-	psm_ev_end(b);
-	if (psm_rec_flush(&s->rec) < 0 && !s->record_failed)
-		recording_failed(s);
-}
-
-static void
-setup_signals(struct session *s)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGWINCH);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGTERM);
-	/* A caller's "ignore" (a background job's SIGINT) would hide them from the signalfd. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&set, sig) == 1)
-			signal(sig, SIG_DFL);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		err(PSM_EXIT_OS, "sigprocmask");
-	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s->sigfd < 0)
-		err(PSM_EXIT_OS, "signalfd");
-	signal(SIGPIPE, SIG_IGN);	/* a dead reader is an EPIPE, not a death */
+	psm_rec_end_event(&s->rec);
+	if (psm_rec_flush(&s->rec, &e) < 0 && !s->record_failed)
+		recording_failed(s, &e);
 }
 
 static void
@@ -878,6 +886,7 @@ init_session(struct session *s, struct options *opt)
 	memset(s, 0, sizeof *s);
 	s->opt = opt;
 	s->master = s->in = s->out = s->err = -1;
+	s->stdin_fd = STDIN_FILENO;
 	s->stdin_open = true;
 	s->stdout_ok = true;
 	s->reason = "exit";
@@ -896,6 +905,7 @@ main(int argc, char **argv)
 	struct options opt = { 0 };
 	struct session s;
 	char *file, **cmd, sid[PSM_SID_LEN + 1];
+	struct psm_error e;
 	int fd;
 
 	parse_options(argc, argv, &opt);
@@ -905,18 +915,17 @@ main(int argc, char **argv)
 	init_session(&s, &opt);
 	psm_new_sid(sid);
 	fd = open_output(&s, opt.output, sid);
-	psm_rec_init(&s.rec, fd, s.path, opt.fail_open);
-	memcpy(s.rec.sid, sid, sizeof sid);
+	if (psm_rec_init(&s.rec, fd, s.path, sid, opt.fail_open, &e) < 0)
+		xpsm_die(&e);
 	record_start(&s, opt.command ? opt.command : cmd);
-	if (psm_rec_flush(&s.rec) < 0 && !opt.fail_open)
-		errx(PSM_EXIT_OS, "%s: %s: the session was not started",
-		    s.path, strerror(s.rec.error));
-	setenv("PSM_SID", s.rec.sid, 1);
-	setup_signals(&s);
+	if (psm_rec_flush(&s.rec, &e) < 0 && !opt.fail_open)
+		errx(PSM_EXIT_OS, "%s: the session was not started", e.msg);
+	setenv("PSM_SID", sid, 1);
+	setup_loop(&s);
 	if (opt.max_time) {
-		s.deadline = s.rec.t0 + opt.max_time;
+		s.deadline = psm_rec_t0(&s.rec) + opt.max_time;
 		s.warn_at = opt.max_time > WARN_BEFORE_USEC ?
-		    s.deadline - WARN_BEFORE_USEC : s.rec.t0;
+		    s.deadline - WARN_BEFORE_USEC : psm_rec_t0(&s.rec);
 	}
 	if (opt.no_pty) {
 		spawn_pipes(&s, file, cmd);
@@ -925,12 +934,14 @@ main(int argc, char **argv)
 		if (s.stdin_tty)
 			enter_raw_mode(&s);
 	}
-	run_loop(&s);
+	if (psm_loop_run(&s.loop, finished, &s, &e) < 0)
+		xpsm_die(&e);
 	record_end(&s);
 	restore_terminal();
 	restore_tty = NULL;
 	if (s.default_path)
 		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
+	psm_loop_free(&s.loop);
 	psm_rec_free(&s.rec);
 	psm_buf_free(&s.pending_in);
 	free(s.path);

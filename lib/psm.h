@@ -20,6 +20,7 @@
 #ifndef PSM_H
 #define PSM_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -248,24 +249,30 @@ struct psm_rec {
 	uint64_t seq;			/* of the next event */
 	uint64_t last_flush;
 	struct psm_buf buf;		/* whole lines not yet written */
+	size_t event_at;		/* where in buf the last event begun starts */
+	uint64_t event_seq;		/* and its seq */
 	struct psm_buf start_line;	/* kept to write again if it was lost */
 	bool failed;			/* writes are failing: count, don't build */
 	bool start_lost;
-	int error;			/* errno of the last failed write */
+	int errnum;			/* of the last failed write, for "lost" */
 	uint64_t lost[3], lost_events;
 	uint64_t withheld, withheld_t;	/* echo-off input not yet reported */
 	unsigned char carry[3][4];	/* unfinished UTF-8 per stream */
 	size_t ncarry[3];
 };
 
-void psm_rec_init(struct psm_rec *r, int fd, const char *path, bool fail_open);
+int psm_rec_init(struct psm_rec *r, int fd, const char *path, const char *sid,
+    bool fail_open, struct psm_error *e);
 uint64_t psm_rec_now(const struct psm_rec *r);
+uint64_t psm_rec_t0(const struct psm_rec *r);
+bool psm_rec_failing(const struct psm_rec *r);
 struct psm_buf *psm_rec_begin(struct psm_rec *r, const char *type);
+void psm_rec_end_event(struct psm_rec *r);
 void psm_rec_withhold(struct psm_rec *r, size_t n);
 void psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n);
 void psm_rec_drain_carry(struct psm_rec *r);
-int psm_rec_flush(struct psm_rec *r);
-int psm_rec_tick(struct psm_rec *r);
+int psm_rec_flush(struct psm_rec *r, struct psm_error *e);
+int psm_rec_tick(struct psm_rec *r, struct psm_error *e);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
@@ -278,6 +285,43 @@ int psm_unhex(unsigned char *out, size_t n, const char *hex, size_t len);
 size_t psm_seal_suffix(char *out, const char *stream_id, const unsigned char head[32]);
 bool psm_seal_split(const char *line, size_t len, size_t *before,
     char tag[PSM_SEAL_TAG_LEN + 1], unsigned char h[32]);
+
+/*
+ * loop.c: the event loop of a command: descriptors, timers and signals,
+ * each a source with callbacks and a context, served by one poll().
+ * A round: done()? then each descriptor's want(), poll() until the next
+ * timer, then the ready descriptors in the order they were added, one
+ * signal, the timers that are due (earliest first), the after hooks.
+ * The loop reads a descriptor (*fd) and a timer's time (*at: monotonic
+ * microseconds, psm_mono_usec(); 0 is none) from the command's own
+ * variables every round. The add functions return an id for
+ * psm_loop_remove().
+ */
+struct pollfd;
+struct psm_loop_source;
+struct psm_loop {
+	struct psm_loop_source *src;	/* indexed by id */
+	size_t nsrc, srccap;
+	struct pollfd *pfd;		/* this round's poll() set */
+	size_t *pfd_src;		/* the source of each */
+	size_t pfdcap, pfd_srccap;
+	int sigfd;			/* -1 until psm_loop_signals() */
+	sigset_t sigs;			/* every signal it reads */
+	uint64_t round;
+	bool running;
+};
+void psm_loop_init(struct psm_loop *l);
+int psm_loop_add_fd(struct psm_loop *l, const int *fd, short (*want)(void *ctx),
+    void (*ready)(void *ctx, int fd, short revents), void *ctx);
+int psm_loop_add_timer(struct psm_loop *l, const uint64_t *at,
+    void (*fire)(void *ctx), void *ctx);
+int psm_loop_add_after(struct psm_loop *l, void (*after)(void *ctx), void *ctx);
+int psm_loop_signals(struct psm_loop *l, const sigset_t *set,
+    void (*on_signal)(void *ctx, int signo), void *ctx, struct psm_error *e);
+void psm_loop_remove(struct psm_loop *l, int id);
+int psm_loop_run(struct psm_loop *l, bool (*done)(void *ctx), void *ctx,
+    struct psm_error *e);
+void psm_loop_free(struct psm_loop *l);
 
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen,

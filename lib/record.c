@@ -2,7 +2,8 @@
  * record.c: the writing side of a recording. Events are built in memory
  * and written in whole lines, at least once a second. A write that fails
  * is reported to the caller; in fail-open mode the recorder counts what it
- * could not write and, once writing works again, says so in a "lost" event.
+ * could not write and, once writing works again, says so in a "lost" event
+ * (after the start event, written again when it was the one lost).
  */
 #include <errno.h>
 #include <string.h>
@@ -13,24 +14,48 @@
 
 static const char *const stream_type[] = { "in", "out", "err" };
 
-void
-psm_rec_init(struct psm_rec *r, int fd, const char *path, bool fail_open)
+/*
+ * A recording of session sid written to fd; path names it in messages.
+ * Its clock starts now. Returns 0, or -1 when sid is not a session id.
+ */
+int
+psm_rec_init(struct psm_rec *r, int fd, const char *path, const char *sid,
+    bool fail_open, struct psm_error *e)
 {
 	struct stat st;
 
 	memset(r, 0, sizeof *r);
+	if (!psm_sid_valid(sid, strnlen(sid, PSM_SID_LEN + 1)))
+		return psm_fail(e, PSM_E_USAGE, "not a session id: %.40s", sid);
+	memcpy(r->sid, sid, PSM_SID_LEN);
 	r->fd = fd;
 	r->path = path;
 	r->fail_open = fail_open;
 	r->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	r->t0 = psm_mono_usec();
 	r->last_flush = r->t0;
+	return 0;
 }
 
+/* Microseconds since the recording began: the t of an event made now. */
 uint64_t
 psm_rec_now(const struct psm_rec *r)
 {
 	return psm_mono_usec() - r->t0;
+}
+
+/* The monotonic time (psm_mono_usec()) at which the recording began. */
+uint64_t
+psm_rec_t0(const struct psm_rec *r)
+{
+	return r->t0;
+}
+
+/* Whether writes are failing: events are counted, not written (fail-open). */
+bool
+psm_rec_failing(const struct psm_rec *r)
+{
+	return r->failed;
 }
 
 /* Echo-off input not yet reported goes out before anything later. */
@@ -54,8 +79,9 @@ emit_withheld(struct psm_rec *r)
 }
 
 /*
- * Begin an event of TYPE; the caller adds its fields and psm_ev_end().
- * Returns NULL while writes are failing (fail-open): the caller skips it.
+ * Begin an event of TYPE; the caller adds its fields with psm_ev_*() and
+ * ends it with psm_rec_end_event(). Returns NULL while writes are failing
+ * (fail-open): the caller skips the event.
  */
 struct psm_buf *
 psm_rec_begin(struct psm_rec *r, const char *type)
@@ -65,8 +91,21 @@ psm_rec_begin(struct psm_rec *r, const char *type)
 		r->lost_events++;
 		return NULL;
 	}
+	r->event_at = r->buf.len;
+	r->event_seq = r->seq;
 	psm_ev_begin(&r->buf, r->sid, r->seq++, psm_rec_now(r), type);
 	return &r->buf;
+}
+
+/* End the event begun last; the first one (seq 0) is kept, to be written again if lost. */
+void
+psm_rec_end_event(struct psm_rec *r)
+{
+	psm_ev_end(&r->buf);
+	if (r->event_seq != 0)
+		return;
+	r->start_line.len = 0;
+	psm_buf_add(&r->start_line, r->buf.data + r->event_at, r->buf.len - r->event_at);
 }
 
 void
@@ -198,7 +237,7 @@ count_unwritten(struct psm_rec *r, const char *p, size_t n)
 	psm_buf_free(&payload);
 }
 
-/* Write as much of p as the file takes; sets r->error when short. */
+/* Write as much of p as the file takes; sets r->errnum when short. */
 static size_t
 write_some(struct psm_rec *r, const char *p, size_t n)
 {
@@ -209,7 +248,7 @@ write_some(struct psm_rec *r, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			r->error = w < 0 ? errno : EIO;
+			r->errnum = w < 0 ? errno : EIO;
 			break;
 		}
 		done += (size_t)w;
@@ -265,7 +304,7 @@ retry_after_failure(struct psm_rec *r)
 	psm_ev_u64(b, "err", r->lost[2]);
 	psm_ev_u64(b, "events", r->lost_events);
 	psm_ev_str(b, "reason", "write-failed");
-	psm_ev_str(b, "error", strerror(r->error));
+	psm_ev_str(b, "error", strerror(r->errnum));
 	psm_ev_end(b);
 	size_t done = write_some(r, b->data, b->len);
 	if (done < b->len) {
@@ -283,37 +322,40 @@ retry_after_failure(struct psm_rec *r)
 }
 
 /*
- * Write what is buffered. Returns 0, or -1 when the recording could not
- * be written (r->error says why); in fail-open mode the caller goes on.
+ * Write what is buffered. Returns 0, or -1 and why ("PATH: error") when
+ * the recording could not be written; in fail-open mode the caller goes
+ * on, and the next flush tries again.
  */
 int
-psm_rec_flush(struct psm_rec *r)
+psm_rec_flush(struct psm_rec *r, struct psm_error *e)
 {
 	r->last_flush = psm_mono_usec();
-	if (r->failed)
-		return retry_after_failure(r);
-	return write_buffer(r);
+	if ((r->failed ? retry_after_failure(r) : write_buffer(r)) == 0)
+		return 0;
+	errno = r->errnum;
+	return psm_fail_errno(e, "%s", r->path ? r->path : "recording");
 }
 
 /* Flush when a second has passed since the last, or much is pending. */
 int
-psm_rec_tick(struct psm_rec *r)
+psm_rec_tick(struct psm_rec *r, struct psm_error *e)
 {
 	if (r->buf.len < 256 * 1024 && !r->failed &&
 	    psm_mono_usec() - r->last_flush < 1000000)
 		return 0;
-	return psm_rec_flush(r);
+	return psm_rec_flush(r, e);
 }
 
-/* Microseconds until the next flush is due (for poll's timeout). */
+/*
+ * When the next flush is due, in monotonic time (psm_mono_usec(); maybe
+ * past), or 0 while nothing waits: a timer for psm_loop_add_timer().
+ */
 uint64_t
 psm_rec_due(const struct psm_rec *r)
 {
-	uint64_t now = psm_mono_usec();
-
 	if (r->buf.len == 0 && !r->failed)
-		return UINT64_MAX;
-	return r->last_flush + 1000000 > now ? r->last_flush + 1000000 - now : 0;
+		return 0;
+	return r->last_flush + 1000000;
 }
 
 void

@@ -20,6 +20,8 @@ run_libtest() {
 @test "lib: session: order rules, a million sessions in bounded memory" { run_libtest test-session; }
 @test "lib: b64: canonical base64 only, RFC 4648 vectors, the caller's capacity" { run_libtest test-b64; }
 @test "lib: reader: malformed lines named, over-long and unfinished lines" { run_libtest test-reader; }
+@test "lib: loop: timers in order, sources polled when wanted, signals, removal mid-round, poll failures returned" { run_libtest test-loop; }
+@test "lib: record: bad session id refused, write failures reported, a lost start written again" { run_libtest test-record; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
