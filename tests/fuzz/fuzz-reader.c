@@ -1,8 +1,8 @@
 /*
  * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader, to the
- * verifier of sealed streams (psm-verify's loop), and to the parsers of
- * key files: each line as a public key, the whole input as a secret key
- * file.
+ * verifier of sealed streams (psm-verify's loop) as they are and resealed
+ * with well-signed checkpoints, and to the parsers of key files: each
+ * line as a public key, the whole input as a secret key file.
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "psm_crypto.h"
 
@@ -59,6 +61,134 @@ verify_lines(const unsigned char *data, size_t size)
 	}
 	psm_verifier_finish(&v, false);
 	psm_verifier_free(&v);
+}
+
+/*
+ * Checkpoints as a sealer with a key would write them: each line of the
+ * input is chained (with its stream's tag), and each checkpoint or seal
+ * in it is written anew from its fields, with the right head, line count
+ * and key, and signed with a fixed key, so that the fuzzer reaches what
+ * the verifier does after a signature holds (versions, order, links,
+ * times, closed streams) and not only "bad signature".
+ */
+struct resealer {
+	struct psm_seckey key;
+	struct psm_pubkey pub;
+	struct psm_chain chain;
+	char stream[PSM_SID_LEN + 1];
+	uint64_t lines;
+	unsigned char last_h[32];
+	struct psm_buf line, field;
+};
+
+static void
+copy_field(struct resealer *rs, const struct psm_event *ev, const char *key)
+{
+	const struct psm_field *f = psm_event_get(ev, key);
+
+	rs->field.len = 0;
+	if (f != NULL && psm_field_str(f, &rs->field) == 0)
+		psm_ev_strn(&rs->line, key, rs->field.data, rs->field.len);
+}
+
+/* A checkpoint of ev's fields, in psm-seal's order, signed: into rs->line (without its "}"). */
+static void
+resign(struct resealer *rs, const struct psm_event *ev)
+{
+	const struct psm_field *f;
+	uint64_t v = 0;
+	char hex[65], sig64[96];
+	unsigned char sig[64];
+
+	if (ev->seq == 0 && psm_event_get(ev, "start") != NULL) {
+		memcpy(rs->stream, ev->sid, sizeof rs->stream);
+		rs->field.len = 0;
+		psm_field_str(psm_event_get(ev, "start"), &rs->field);
+		psm_buf_addc(&rs->field, '\0');
+		psm_chain_genesis(&rs->chain, rs->stream, rs->field.data);
+		rs->lines = 0;
+	}
+	rs->line.len = 0;
+	psm_ev_begin(&rs->line, ev->sid, ev->seq, ev->t, ev->type);
+	psm_field_u64(psm_event_get(ev, "v"), &v);
+	psm_ev_u64(&rs->line, "v", v);
+	psm_ev_str(&rs->line, "key", rs->key.id);
+	psm_ev_u64(&rs->line, "lines", rs->lines);
+	psm_hex(hex, rs->chain.head, 32);
+	psm_ev_str(&rs->line, "head", hex);
+	copy_field(rs, ev, "start");
+	if ((f = psm_event_get(ev, "after")) != NULL) {
+		if (f->vallen == 0) {	/* "": the right link */
+			psm_hex(hex, rs->last_h, 32);
+			psm_ev_str(&rs->line, "after", hex);
+		} else {
+			copy_field(rs, ev, "after");
+		}
+	}
+	copy_field(rs, ev, "end");
+	if ((f = psm_event_get(ev, "cut")) != NULL)
+		psm_ev_bool(&rs->line, "cut", f->type == PSM_J_TRUE);
+	psm_sign(sig, rs->line.data, rs->line.len, &rs->key);
+	sig64[psm_b64_encode(sig64, sig, sizeof sig)] = '\0';
+	psm_ev_str(&rs->line, "sig", sig64);
+}
+
+/* One input line as psm-seal would have written it, into the verifier. */
+static int
+reseal_line(struct resealer *rs, struct psm_verifier *v, const char *p, size_t len)
+{
+	struct psm_event ev;
+	struct psm_error e;
+	char suffix[PSM_SEAL_SUFFIX_LEN + 1];
+
+	if (len == 0 || p[len - 1] != '}')
+		return psm_verifier_line(v, p, len);
+	if (psm_event_parse(&ev, p, len, &e) == 0 &&
+	    (psm_event_is(&ev, "checkpoint") || psm_event_is(&ev, "seal"))) {
+		resign(rs, &ev);
+	} else {
+		rs->line.len = 0;
+		psm_buf_add(&rs->line, p, len - 1);
+	}
+	psm_chain_add(&rs->chain, rs->line.data, rs->line.len, "}", 1);
+	rs->lines++;
+	psm_seal_suffix(suffix, rs->stream, rs->chain.head);
+	psm_buf_add(&rs->line, suffix, PSM_SEAL_SUFFIX_LEN);
+	memcpy(rs->last_h, rs->chain.head, 32);
+	return psm_verifier_line(v, rs->line.data, rs->line.len);
+}
+
+static void
+verify_resealed(const unsigned char *data, size_t size)
+{
+	static const unsigned char seed[32] = "psm fuzz harness fixed key seed";
+	struct resealer rs = { 0 };
+	struct psm_verifier v;
+	struct psm_error e;
+	const unsigned char *p = data, *end = data + size;
+
+	rs.key.sk = xsodium_malloc(crypto_sign_SECRETKEYBYTES);
+	crypto_sign_seed_keypair(rs.key.pk, rs.key.sk, seed);
+	psm_key_id(rs.key.id, rs.key.pk);
+	psm_seckey_public(&rs.key, &rs.pub);
+	memcpy(rs.stream, "00000000-0000-4000-8000-000000000000", sizeof rs.stream);
+	if (psm_chain_init(&rs.chain, &e) < 0)
+		abort();
+	psm_chain_genesis(&rs.chain, rs.stream, "");
+	psm_verifier_init(&v, &rs.pub, 1, NULL, NULL);
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (reseal_line(&rs, &v, (const char *)p, len) < 0)
+			break;
+		p += len + 1;
+	}
+	psm_verifier_finish(&v, false);
+	psm_verifier_free(&v);
+	psm_chain_free(&rs.chain);
+	psm_seckey_free(&rs.key);
+	psm_buf_free(&rs.line);
+	psm_buf_free(&rs.field);
 }
 
 /*
@@ -121,6 +251,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	psm_utf8_valid(data, size);
 	psm_utf8_unfinished_tail(data, size);
 	verify_lines(data, size);
+	verify_resealed(data, size);
 	parse_keys(data, size);
 	psm_lines_free(&r);
 	psm_sessions_free(&sessions);
