@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,17 +166,13 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 }
 
-static void __attribute__((noreturn, format(printf, 2, 3)))
-bad_line(struct replay *rp, const char *fmt, ...)
+/* Stop at the line being read: "FILE:LINE: why", after what was played. */
+static void __attribute__((noreturn))
+bad_line(const struct replay *rp, struct psm_error *e)
 {
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
+	psm_error_prefix(e, "%s:%" PRIu64, rp->name, rp->lineno);
 	fflush(stdout);
-	errx(PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
+	xpsm_die(e);
 }
 
 /*
@@ -225,6 +220,7 @@ static void
 summarize(struct replay *rp, const struct psm_event *ev)
 {
 	struct summary *s;
+	struct psm_error e;
 
 	if (psm_event_is(ev, "start")) {
 		if (rp->nsum == rp->capsum) {
@@ -244,8 +240,10 @@ summarize(struct replay *rp, const struct psm_event *ev)
 	s->duration = ev->t;
 	if (psm_event_is(ev, "end")) {
 		s->ended = true;
-		if (psm_field_i64(psm_event_get(ev, "exit"), &s->exit) < 0)
-			bad_line(rp, "\"exit\" of an end event is not an integer");
+		if (psm_field_i64(psm_event_get(ev, "exit"), &s->exit) < 0) {
+			psm_fail(&e, PSM_E_DATA, "\"exit\" of an end event is not an integer");
+			bad_line(rp, &e);
+		}
 		copy_str(ev, "reason", s->reason, sizeof s->reason);
 	}
 }
@@ -373,7 +371,7 @@ handle_line(struct replay *rp, const char *line, size_t len)
 
 	if (psm_event_parse(&ev, line, len, &e) < 0 ||
 	    psm_sessions_check(&rp->sessions, &ev, &e) < 0)
-		bad_line(rp, "%s", e.msg);
+		bad_line(rp, &e);
 	/*
 	 * Every payload is checked, played or not: a bad one is bad input.
 	 * Only what is played is decoded; the rest is checked the cheap way.
@@ -383,7 +381,7 @@ handle_line(struct replay *rp, const char *line, size_t len)
 		int rc = will_play(rp, &ev) ? psm_event_payload(&ev, &rp->payload, &e) :
 		    psm_event_payload_check(&ev, &rp->payload, &e);
 		if (rc < 0)
-			bad_line(rp, "%s", e.msg);
+			bad_line(rp, &e);
 	}
 	if (rp->opt->mode == LIST) {
 		summarize(rp, &ev);
@@ -421,6 +419,7 @@ read_input(struct replay *rp, int fd, const char *name)
 	const char *line;
 	size_t len;
 	int ino = -1;
+	struct psm_error e;
 
 	if (rp->opt->follow && fd != STDIN_FILENO) {
 		ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -443,15 +442,18 @@ read_input(struct replay *rp, int fd, const char *name)
 		}
 		if (st == PSM_LINE_ERROR)
 			err(PSM_EXIT_OS, "%s", name);
-		if (st == PSM_LINE_TOOLONG)
-			bad_line(rp, "line longer than 1 MiB");
+		if (st == PSM_LINE_TOOLONG) {
+			psm_fail(&e, PSM_E_DATA, "line longer than 1 MiB");
+			bad_line(rp, &e);
+		}
 		if (rp->opt->follow && fd != STDIN_FILENO) {
 			wait_for_more(ino);
 			continue;
 		}
 		if (st == PSM_LINE_PARTIAL) {
 			rp->lineno++;
-			bad_line(rp, "last line is incomplete (no newline at the end)");
+			psm_fail(&e, PSM_E_DATA, "last line is incomplete (no newline at the end)");
+			bad_line(rp, &e);
 		}
 		break;
 	}
