@@ -32,13 +32,19 @@ struct options {
 	int nfiles;
 };
 
-/* What --list shows of a session. */
+/* What --list shows of a session; they are kept in start order. */
 struct summary {
 	char sid[PSM_SID_LEN + 1];
 	char user[256], host[256], time[48], reason[24];
 	uint64_t duration;
 	int64_t exit;
 	bool ended;
+};
+
+/* Where an open session's summary is: the table maps a sid to its index. */
+struct summary_at {
+	char sid[PSM_SID_LEN + 1];
+	size_t i;
 };
 
 struct replay {
@@ -51,6 +57,7 @@ struct replay {
 	struct psm_buf payload;
 	struct summary *sum;
 	size_t nsum, capsum;
+	struct psm_table open_sum;	/* of struct summary_at, until the end event */
 	const char *name;		/* of the input being read */
 	uint64_t lineno;
 };
@@ -207,36 +214,35 @@ copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
 	psm_buf_free(&b);
 }
 
-static struct summary *
-find_summary(struct replay *rp, const char *sid)
-{
-	for (size_t i = rp->nsum; i-- > 0;)
-		if (strcmp(rp->sum[i].sid, sid) == 0)
-			return &rp->sum[i];
-	return NULL;
-}
-
+/*
+ * One lookup per event, in a table that holds only the open sessions:
+ * once a session has ended, psm_sessions_check() refuses its events.
+ */
 static void
 summarize(struct replay *rp, const struct psm_event *ev)
 {
+	struct summary_at *at;
 	struct summary *s;
 	struct psm_error e;
 
+	if (psm_event_is(ev, "checkpoint") || psm_event_is(ev, "seal"))
+		return;		/* psm-seal's own events belong to no session */
 	if (psm_event_is(ev, "start")) {
-		if (rp->nsum == rp->capsum) {
-			rp->capsum = rp->capsum ? rp->capsum * 2 : 16;
-			rp->sum = xrealloc(rp->sum, rp->capsum * sizeof *rp->sum);
-		}
-		s = &rp->sum[rp->nsum++];
+		rp->sum = xpsm_grow(rp->sum, &rp->capsum, rp->nsum + 1, sizeof *rp->sum);
+		s = &rp->sum[rp->nsum];
 		memset(s, 0, sizeof *s);
 		memcpy(s->sid, ev->sid, sizeof s->sid);
 		copy_str(ev, "user", s->user, sizeof s->user);
 		copy_str(ev, "host", s->host, sizeof s->host);
 		copy_str(ev, "time", s->time, sizeof s->time);
+		if ((at = psm_table_find(&rp->open_sum, ev->sid)) == NULL)
+			at = psm_table_add(&rp->open_sum, ev->sid);
+		at->i = rp->nsum++;
 		return;
 	}
-	if ((s = find_summary(rp, ev->sid)) == NULL)
+	if ((at = psm_table_find(&rp->open_sum, ev->sid)) == NULL)
 		return;
+	s = &rp->sum[at->i];
 	s->duration = ev->t;
 	if (psm_event_is(ev, "end")) {
 		s->ended = true;
@@ -245,6 +251,7 @@ summarize(struct replay *rp, const struct psm_event *ev)
 			bad_line(rp, &e);
 		}
 		copy_str(ev, "reason", s->reason, sizeof s->reason);
+		psm_table_remove(&rp->open_sum, ev->sid);
 	}
 }
 
@@ -519,6 +526,7 @@ main(int argc, char **argv)
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
 	psm_sessions_init(&rp.sessions);
+	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
 	read_all(&rp);
 	if (opt.mode == LIST)
 		print_list(&rp);
@@ -534,6 +542,7 @@ main(int argc, char **argv)
 	}
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
+	psm_table_free(&rp.open_sum);
 	free(rp.sum);
 	return status;
 }
