@@ -32,10 +32,14 @@ struct options {
 	int nfiles;
 };
 
-/* What --list shows of a session; they are kept in start order. */
+/*
+ * What --list shows of a session; they are kept in start order. The names
+ * are in one buffer, rp->names, each ending in NUL, so that a session
+ * takes about a hundred bytes and its names' length.
+ */
 struct summary {
 	char sid[PSM_SID_LEN + 1];
-	char user[256], host[256], time[48], reason[24];
+	size_t user, host, time, reason;	/* where each name is in rp->names */
 	uint64_t duration;
 	int64_t exit;
 	bool ended;
@@ -58,6 +62,7 @@ struct replay {
 	struct summary *sum;
 	size_t nsum, capsum;
 	struct psm_table open_sum;	/* of struct summary_at, until the end event */
+	struct psm_buf names;
 	const char *name;		/* of the input being read */
 	uint64_t lineno;
 };
@@ -183,21 +188,25 @@ bad_line(const struct replay *rp, struct psm_error *e)
 }
 
 /*
- * A name for --list: one line per session, so control characters (C0,
- * DEL and C1) become '?'; cut to size at a character boundary; "-" when
- * missing or not a string.
+ * A name for --list, added to rp->names; returns where it is. One line
+ * per session, so control characters (C0, DEL and C1) become '?'; cut to
+ * max bytes at a character boundary; "-" when missing or not a string.
  */
-static void
-copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
+static size_t
+add_name(struct replay *rp, const struct psm_event *ev, const char *key, size_t max)
 {
 	struct psm_buf b = { 0 };
 	const struct psm_field *f = psm_event_get(ev, key);
-	size_t n = 0;
+	size_t at = rp->names.len, n = 0;
+	char out[256];
 
-	snprintf(out, size, "-");
-	if (f == NULL || psm_field_str(f, &b) < 0)
-		return;
-	for (size_t i = 0; i < b.len && n < size - 1; i++) {
+	if (max > sizeof out - 1)
+		max = sizeof out - 1;
+	if (f == NULL || psm_field_str(f, &b) < 0) {
+		psm_buf_add(&rp->names, "-", 2);
+		return at;
+	}
+	for (size_t i = 0; i < b.len && n < max; i++) {
 		unsigned char c = (unsigned char)b.data[i];
 
 		if (c == 0xc2 && i + 1 < b.len &&
@@ -211,7 +220,9 @@ copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
 	}
 	n -= psm_utf8_unfinished_tail((const unsigned char *)out, n);
 	out[n] = '\0';
+	psm_buf_add(&rp->names, out, n + 1);
 	psm_buf_free(&b);
+	return at;
 }
 
 /*
@@ -232,9 +243,9 @@ summarize(struct replay *rp, const struct psm_event *ev)
 		s = &rp->sum[rp->nsum];
 		memset(s, 0, sizeof *s);
 		memcpy(s->sid, ev->sid, sizeof s->sid);
-		copy_str(ev, "user", s->user, sizeof s->user);
-		copy_str(ev, "host", s->host, sizeof s->host);
-		copy_str(ev, "time", s->time, sizeof s->time);
+		s->user = add_name(rp, ev, "user", 255);
+		s->host = add_name(rp, ev, "host", 255);
+		s->time = add_name(rp, ev, "time", 47);
 		if ((at = psm_table_find(&rp->open_sum, ev->sid)) == NULL)
 			at = psm_table_add(&rp->open_sum, ev->sid);
 		at->i = rp->nsum++;
@@ -250,7 +261,7 @@ summarize(struct replay *rp, const struct psm_event *ev)
 			psm_fail(&e, PSM_E_DATA, "\"exit\" of an end event is not an integer");
 			bad_line(rp, &e);
 		}
-		copy_str(ev, "reason", s->reason, sizeof s->reason);
+		s->reason = add_name(rp, ev, "reason", 23);
 		psm_table_remove(&rp->open_sum, ev->sid);
 	}
 }
@@ -258,7 +269,7 @@ summarize(struct replay *rp, const struct psm_event *ev)
 static void
 print_list(struct replay *rp)
 {
-	const char *want = rp->opt->session;
+	const char *want = rp->opt->session, *names = rp->names.data;
 
 	for (size_t i = 0; i < rp->nsum; i++) {
 		struct summary *s = &rp->sum[i];
@@ -271,8 +282,9 @@ print_list(struct replay *rp)
 		if (s->ended)
 			snprintf(exit_s, sizeof exit_s, "%" PRId64, s->exit);
 		printf("%s\t%s\t%s\t%s\t%" PRIu64 ".%03" PRIu64 "s\t%s\t%s\n",
-		    s->sid, s->user, s->host, s->time, s->duration / 1000000,
-		    s->duration / 1000 % 1000, exit_s, s->ended ? s->reason : "-");
+		    s->sid, names + s->user, names + s->host, names + s->time,
+		    s->duration / 1000000, s->duration / 1000 % 1000, exit_s,
+		    s->ended ? names + s->reason : "-");
 	}
 }
 
@@ -543,6 +555,7 @@ main(int argc, char **argv)
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
 	psm_table_free(&rp.open_sum);
+	psm_buf_free(&rp.names);
 	free(rp.sum);
 	return status;
 }
