@@ -346,6 +346,39 @@ follower_status() {
 	assert_output "$S"$'\t-\t-\t-\t0.000s\t-\t-'
 }
 
+@test "psm-replay: --list of thousands of overlapping sessions, one id used again after its end" {
+	# Session i starts, then i-1 writes and i-2 ends: three open at a time;
+	# every tenth never ends. The id of session 0 starts a new session at
+	# the end, long after its first session ended and was forgotten.
+	awk -v n=3000 -v want=want '
+	function sid(i) { return sprintf("%08x-0000-4000-8000-%012x", i, i) }
+	function dur(t) { return sprintf("%d.%03ds", int(t / 1000000), int(t / 1000) % 1000) }
+	BEGIN {
+		for (i = 0; i < n + 2; i++) {
+			if (i < n)
+				printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\",\"user\":\"u%d\",\"host\":\"h%d\",\"time\":\"T%d\"}\n", sid(i), i, i % 7, i
+			k = i - 1
+			if (k >= 0 && k < n)
+				printf "{\"sid\":\"%s\",\"seq\":1,\"t\":%d,\"type\":\"out\",\"data\":\"%d\\n\"}\n", sid(k), 1000 * k, k
+			k = i - 2
+			if (k >= 0 && k < n && k % 10 != 3)
+				printf "{\"sid\":\"%s\",\"seq\":2,\"t\":%d,\"type\":\"end\",\"reason\":\"exit\",\"exit\":%d}\n", sid(k), 1000 * k + 1000000, k % 256
+		}
+		printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\",\"user\":\"again\",\"host\":\"h\",\"time\":\"T\"}\n", sid(0)
+		for (i = 0; i < n; i++) {
+			if (i % 10 == 3)
+				printf "%s\tu%d\th%d\tT%d\t%s\t-\t-\n", sid(i), i, i % 7, i, dur(1000 * i) > want
+			else
+				printf "%s\tu%d\th%d\tT%d\t%s\t%d\texit\n", sid(i), i, i % 7, i, dur(1000 * i + 1000000), i % 256 > want
+		}
+		printf "%s\tagain\th\tT\t0.000s\t-\t-\n", sid(0) > want
+	}' > many.jsonl
+	psm-replay --list many.jsonl > got
+	diff want got
+	run -0 --separate-stderr psm-replay --raw --session 00000bb7 many.jsonl
+	assert_output '2999'
+}
+
 @test "psm-replay: --list of a stream with no session prints nothing" {
 	: > empty.jsonl
 	run -0 --separate-stderr psm-replay --list empty.jsonl
