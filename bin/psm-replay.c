@@ -13,10 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "psm.h"
+#include "psm_sandbox.h"
 
 enum mode { PLAY, LIST, RAW };
 
@@ -27,7 +28,7 @@ struct options {
 	double speed;
 	double max_wait;	/* seconds; < 0: no cap */
 	const char *session;	/* a sid or the start of one */
-	bool follow, input, stderr_stream;
+	bool follow, input, stderr_stream, no_sandbox;
 	char **files;
 	int nfiles;
 };
@@ -51,8 +52,18 @@ struct summary_at {
 	size_t i;
 };
 
+/* An input, opened before the sandbox. */
+struct input {
+	int fd;
+	const char *name;	/* for messages: the path, or "(stdin)" */
+	bool is_stdin;
+};
+
 struct replay {
 	struct options *opt;
+	struct input *in;
+	int nin;
+	int ino;		/* --follow's inotify descriptor, or -1 */
 	struct psm_sessions sessions;
 	char chosen[PSM_SID_LEN + 1];	/* "" until a session is picked */
 	bool chosen_ended;
@@ -88,6 +99,7 @@ help(void)
 	    "  -r, --raw              write the recorded output bytes only, at once\n"
 	    "  -i, --input            with --raw: the typed input instead of the output\n"
 	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
+	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n");
 	exit(PSM_EXIT_OK);
@@ -115,6 +127,7 @@ parse_positive(const char *s, const char *what, bool zero_ok)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
+	enum { OPT_NO_SANDBOX = 256 };
 	static const struct option longopts[] = {
 		{ "speed", required_argument, NULL, 's' },
 		{ "max-wait", required_argument, NULL, 'w' },
@@ -124,6 +137,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "input", no_argument, NULL, 'i' },
 		{ "stderr", no_argument, NULL, 'e' },
+		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -144,6 +158,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'r': raw = true; break;
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
+		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
 		default: usage();
@@ -432,23 +447,16 @@ wait_for_more(int ino)
 }
 
 static void
-read_input(struct replay *rp, int fd, const char *name)
+read_input(struct replay *rp, const struct input *in)
 {
 	struct psm_lines r;
 	const char *line;
 	size_t len;
-	int ino = -1;
+	bool wait = rp->opt->follow && !in->is_stdin;
 	struct psm_error e;
 
-	if (rp->opt->follow && fd != STDIN_FILENO) {
-		ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (ino >= 0 && inotify_add_watch(ino, name, IN_MODIFY) < 0) {
-			close(ino);
-			ino = -1;
-		}
-	}
-	rp->name = name;
-	psm_lines_init(&r, fd, name);
+	rp->name = in->name;
+	psm_lines_init(&r, in->fd, in->name);
 	for (;;) {
 		int st = psm_lines_next(&r, &line, &len);
 
@@ -460,13 +468,13 @@ read_input(struct replay *rp, int fd, const char *name)
 			continue;
 		}
 		if (st == PSM_LINE_ERROR)
-			err(PSM_EXIT_OS, "%s", name);
+			err(PSM_EXIT_OS, "%s", in->name);
 		if (st == PSM_LINE_TOOLONG) {
 			psm_fail(&e, PSM_E_DATA, "line longer than 1 MiB");
 			bad_line(rp, &e);
 		}
-		if (rp->opt->follow && fd != STDIN_FILENO) {
-			wait_for_more(ino);
+		if (wait) {
+			wait_for_more(rp->ino);
 			continue;
 		}
 		if (st == PSM_LINE_PARTIAL) {
@@ -476,26 +484,22 @@ read_input(struct replay *rp, int fd, const char *name)
 		}
 		break;
 	}
-	if (ino >= 0)
-		close(ino);
 	psm_lines_free(&r);
 }
 
 /*
  * --follow with no --session: the newest session in the file now (or the
- * first to start later). It is played from its start, without pauses.
+ * first to start later). It is played from its start, without pauses:
+ * this reads the file once, then goes back to its beginning.
  */
 static void
-pick_newest(struct replay *rp, const char *path)
+pick_newest(struct replay *rp, const struct input *in)
 {
 	struct psm_lines r;
 	const char *line;
 	size_t len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		err(PSM_EXIT_OS, "%s", path);
-	psm_lines_init(&r, fd, path);
+	psm_lines_init(&r, in->fd, in->name);
 	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
 		struct psm_event ev;
 		struct psm_error e;
@@ -503,30 +507,72 @@ pick_newest(struct replay *rp, const char *path)
 			memcpy(rp->chosen, ev.sid, sizeof rp->chosen);
 	}
 	psm_lines_free(&r);
-	close(fd);
+	if (lseek(in->fd, 0, SEEK_SET) < 0)
+		err(PSM_EXIT_OS, "%s", in->name);
+}
+
+/*
+ * Room for every FILE open at once (a directory of recordings may hold
+ * more than the usual soft limit of 1024): the soft limit is raised as far
+ * as the hard one allows.
+ */
+static void
+room_for_files(int nfiles)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)nfiles + 16;	/* and stdio, inotify, the libraries' */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);	/* if not, open() says so below */
+}
+
+/*
+ * Every FILE is opened, and --follow's watch set on its file, before the
+ * sandbox: from then on nothing is opened.
+ */
+static void
+open_inputs(struct replay *rp)
+{
+	const struct options *o = rp->opt;
+
+	room_for_files(o->nfiles);
+	rp->nin = o->nfiles > 0 ? o->nfiles : 1;
+	rp->in = xmalloc((size_t)rp->nin * sizeof *rp->in);
+	for (int i = 0; i < rp->nin; i++) {
+		struct input *in = &rp->in[i];
+		const char *path = o->nfiles > 0 ? o->files[i] : "-";
+
+		in->is_stdin = strcmp(path, "-") == 0;
+		in->name = in->is_stdin ? "(stdin)" : path;
+		in->fd = in->is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+		if (in->fd < 0)
+			err(PSM_EXIT_OS, "%s", path);
+	}
+	rp->ino = -1;
+	if (o->follow && !rp->in[0].is_stdin) {
+		rp->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, IN_MODIFY) < 0) {
+			close(rp->ino);
+			rp->ino = -1;	/* wait_for_more() looks again in a while */
+		}
+	}
 }
 
 static void
 read_all(struct replay *rp)
 {
 	const struct options *o = rp->opt;
+	const struct input *first = &rp->in[0];
 
-	if (o->nfiles == 0) {
-		read_input(rp, STDIN_FILENO, "(stdin)");
-		return;
-	}
-	if (o->follow && o->session == NULL && strcmp(o->files[0], "-") != 0)
-		pick_newest(rp, o->files[0]);
-	for (int i = 0; i < o->nfiles && !(o->follow && rp->chosen_ended); i++) {
-		const char *path = o->files[i];
-		int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0)
-			err(PSM_EXIT_OS, "%s", path);
-		read_input(rp, fd, fd == STDIN_FILENO ? "(stdin)" : path);
-		if (fd != STDIN_FILENO)
-			close(fd);
-	}
+	/* A file that cannot be read twice (a pipe) is followed from its first session. */
+	if (o->follow && o->session == NULL && !first->is_stdin &&
+	    lseek(first->fd, 0, SEEK_CUR) == 0)
+		pick_newest(rp, first);
+	for (int i = 0; i < rp->nin && !(o->follow && rp->chosen_ended); i++)
+		read_input(rp, &rp->in[i]);
 }
 
 int
@@ -534,11 +580,16 @@ main(int argc, char **argv)
 {
 	struct options opt = { 0 };
 	struct replay rp = { 0 };
+	struct psm_error e;
 
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
+	open_inputs(&rp);
 	psm_sessions_init(&rp.sessions);
 	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
+	/* Reading, parsing, pauses and --follow's waits need no more than the base list. */
+	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
+		xpsm_die(&e);
 	read_all(&rp);
 	if (opt.mode == LIST)
 		print_list(&rp);
@@ -552,6 +603,12 @@ main(int argc, char **argv)
 			warnx("no session in the stream");
 		status = PSM_EXIT_NO;
 	}
+	for (int i = 0; i < rp.nin; i++)
+		if (!rp.in[i].is_stdin)
+			close(rp.in[i].fd);
+	if (rp.ino >= 0)
+		close(rp.ino);
+	free(rp.in);
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
 	psm_table_free(&rp.open_sum);
