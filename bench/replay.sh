@@ -45,18 +45,17 @@ median() {
 	sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-# measure N LAYOUT MODE: median CPU and wall seconds, the largest peak RSS (KiB).
-measure() {
-	: > "$work/times"
-	i=0
-	while [ "$i" -lt "$runs" ]; do
-		/usr/bin/time -f '%U %S %e %M' -o "$work/one" "$bin/psm-replay" "$3" "$work/$2-$1.jsonl" >/dev/null
-		cat "$work/one" >> "$work/times"
-		i=$((i + 1))
-	done
-	echo "$1 $2 $3 $(awk '{ print $1 + $2 }' "$work/times" | median)" \
-	    "$(awk '{ print $3 }' "$work/times" | median)" \
-	    "$(awk '{ print $4 }' "$work/times" | sort -n | tail -n 1)" >> "$work/results"
+# once N LAYOUT MODE: one run, its "user system wall RSS" added to times-N.
+once() {
+	/usr/bin/time -f '%U %S %e %M' -o "$work/one" "$bin/psm-replay" "$3" "$work/$2-$1.jsonl" >/dev/null
+	cat "$work/one" >> "$work/times-$1"
+}
+
+# result N LAYOUT MODE: median CPU and wall seconds, the largest peak RSS (KiB).
+result() {
+	echo "$1 $2 $3 $(awk '{ print $1 + $2 }' "$work/times-$1" | median)" \
+	    "$(awk '{ print $3 }' "$work/times-$1" | median)" \
+	    "$(awk '{ print $4 }' "$work/times-$1" | sort -n | tail -n 1)" >> "$work/results"
 }
 
 : > "$work/results"
@@ -66,9 +65,19 @@ for layout in in-turn all-open; do
 		# A check that the stream is valid and complete, not timed.
 		[ "$("$bin/psm-replay" --list "$work/$layout-$n.jsonl" | wc -l)" -eq "$n" ] ||
 			{ echo "bench/replay.sh: psm-replay --list does not list $n sessions" >&2; exit 1; }
-		for mode in --raw --list; do
-			measure "$n" "$layout" "$mode"
+	done
+	for mode in --raw --list; do
+		# The two sizes in turns, so that other work on the machine weighs on both.
+		: > "$work/times-100000"
+		: > "$work/times-200000"
+		i=0
+		while [ "$i" -lt "$runs" ]; do
+			once 100000 "$layout" "$mode"
+			once 200000 "$layout" "$mode"
+			i=$((i + 1))
 		done
+		result 100000 "$layout" "$mode"
+		result 200000 "$layout" "$mode"
 	done
 done
 
