@@ -106,6 +106,7 @@ bench: all
 	@scripts/deps.sh build bench
 	bench/record.sh $(O)/bin
 	bench/seal.sh $(O)/bin
+	bench/replay.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz

@@ -9,15 +9,15 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "psm.h"
+#include "psm_sandbox.h"
 
 enum mode { PLAY, LIST, RAW };
 
@@ -28,22 +28,42 @@ struct options {
 	double speed;
 	double max_wait;	/* seconds; < 0: no cap */
 	const char *session;	/* a sid or the start of one */
-	bool follow, input, stderr_stream;
+	bool follow, input, stderr_stream, no_sandbox;
 	char **files;
 	int nfiles;
 };
 
-/* What --list shows of a session. */
+/*
+ * What --list shows of a session; they are kept in start order. The names
+ * are in one buffer, rp->names, each ending in NUL, so that a session
+ * takes about a hundred bytes and its names' length.
+ */
 struct summary {
 	char sid[PSM_SID_LEN + 1];
-	char user[256], host[256], time[48], reason[24];
+	size_t user, host, time, reason;	/* where each name is in rp->names */
 	uint64_t duration;
 	int64_t exit;
 	bool ended;
 };
 
+/* Where an open session's summary is: the table maps a sid to its index. */
+struct summary_at {
+	char sid[PSM_SID_LEN + 1];
+	size_t i;
+};
+
+/* An input, opened before the sandbox. */
+struct input {
+	int fd;
+	const char *name;	/* for messages: the path, or "(stdin)" */
+	bool is_stdin;
+};
+
 struct replay {
 	struct options *opt;
+	struct input *in;
+	int nin;
+	int ino;		/* --follow's inotify descriptor, or -1 */
 	struct psm_sessions sessions;
 	char chosen[PSM_SID_LEN + 1];	/* "" until a session is picked */
 	bool chosen_ended;
@@ -52,6 +72,8 @@ struct replay {
 	struct psm_buf payload;
 	struct summary *sum;
 	size_t nsum, capsum;
+	struct psm_table open_sum;	/* of struct summary_at, until the end event */
+	struct psm_buf names;
 	const char *name;		/* of the input being read */
 	uint64_t lineno;
 };
@@ -77,6 +99,7 @@ help(void)
 	    "  -r, --raw              write the recorded output bytes only, at once\n"
 	    "  -i, --input            with --raw: the typed input instead of the output\n"
 	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
+	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n");
 	exit(PSM_EXIT_OK);
@@ -104,6 +127,7 @@ parse_positive(const char *s, const char *what, bool zero_ok)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
+	enum { OPT_NO_SANDBOX = 256 };
 	static const struct option longopts[] = {
 		{ "speed", required_argument, NULL, 's' },
 		{ "max-wait", required_argument, NULL, 'w' },
@@ -113,6 +137,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "input", no_argument, NULL, 'i' },
 		{ "stderr", no_argument, NULL, 'e' },
+		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -133,6 +158,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'r': raw = true; break;
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
+		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
 		default: usage();
@@ -167,35 +193,35 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 }
 
-static void __attribute__((noreturn, format(printf, 2, 3)))
-bad_line(struct replay *rp, const char *fmt, ...)
+/* Stop at the line being read: "FILE:LINE: why", after what was played. */
+static void __attribute__((noreturn))
+bad_line(const struct replay *rp, struct psm_error *e)
 {
-	char msg[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
+	psm_error_prefix(e, "%s:%" PRIu64, rp->name, rp->lineno);
 	fflush(stdout);
-	errx(PSM_EXIT_DATA, "%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
+	xpsm_die(e);
 }
 
 /*
- * A name for --list: one line per session, so control characters (C0,
- * DEL and C1) become '?'; cut to size at a character boundary; "-" when
- * missing or not a string.
+ * A name for --list, added to rp->names; returns where it is. One line
+ * per session, so control characters (C0, DEL and C1) become '?'; cut to
+ * max bytes at a character boundary; "-" when missing or not a string.
  */
-static void
-copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
+static size_t
+add_name(struct replay *rp, const struct psm_event *ev, const char *key, size_t max)
 {
 	struct psm_buf b = { 0 };
 	const struct psm_field *f = psm_event_get(ev, key);
-	size_t n = 0;
+	size_t at = rp->names.len, n = 0;
+	char out[256];
 
-	snprintf(out, size, "-");
-	if (f == NULL || psm_field_str(f, &b) < 0)
-		return;
-	for (size_t i = 0; i < b.len && n < size - 1; i++) {
+	if (max > sizeof out - 1)
+		max = sizeof out - 1;
+	if (f == NULL || psm_field_str(f, &b) < 0) {
+		psm_buf_add(&rp->names, "-", 2);
+		return at;
+	}
+	for (size_t i = 0; i < b.len && n < max; i++) {
 		unsigned char c = (unsigned char)b.data[i];
 
 		if (c == 0xc2 && i + 1 < b.len &&
@@ -209,51 +235,56 @@ copy_str(const struct psm_event *ev, const char *key, char *out, size_t size)
 	}
 	n -= psm_utf8_unfinished_tail((const unsigned char *)out, n);
 	out[n] = '\0';
+	psm_buf_add(&rp->names, out, n + 1);
 	psm_buf_free(&b);
+	return at;
 }
 
-static struct summary *
-find_summary(struct replay *rp, const char *sid)
-{
-	for (size_t i = rp->nsum; i-- > 0;)
-		if (strcmp(rp->sum[i].sid, sid) == 0)
-			return &rp->sum[i];
-	return NULL;
-}
-
+/*
+ * One lookup per event, in a table that holds only the open sessions:
+ * once a session has ended, psm_sessions_check() refuses its events.
+ */
 static void
 summarize(struct replay *rp, const struct psm_event *ev)
 {
+	struct summary_at *at;
 	struct summary *s;
+	struct psm_error e;
 
+	if (psm_event_is(ev, "checkpoint") || psm_event_is(ev, "seal"))
+		return;		/* psm-seal's own events belong to no session */
 	if (psm_event_is(ev, "start")) {
-		if (rp->nsum == rp->capsum) {
-			rp->capsum = rp->capsum ? rp->capsum * 2 : 16;
-			rp->sum = xrealloc(rp->sum, rp->capsum * sizeof *rp->sum);
-		}
-		s = &rp->sum[rp->nsum++];
+		rp->sum = xpsm_grow(rp->sum, &rp->capsum, rp->nsum + 1, sizeof *rp->sum);
+		s = &rp->sum[rp->nsum];
 		memset(s, 0, sizeof *s);
 		memcpy(s->sid, ev->sid, sizeof s->sid);
-		copy_str(ev, "user", s->user, sizeof s->user);
-		copy_str(ev, "host", s->host, sizeof s->host);
-		copy_str(ev, "time", s->time, sizeof s->time);
+		s->user = add_name(rp, ev, "user", 255);
+		s->host = add_name(rp, ev, "host", 255);
+		s->time = add_name(rp, ev, "time", 47);
+		if ((at = psm_table_find(&rp->open_sum, ev->sid)) == NULL)
+			at = psm_table_add(&rp->open_sum, ev->sid);
+		at->i = rp->nsum++;
 		return;
 	}
-	if ((s = find_summary(rp, ev->sid)) == NULL)
+	if ((at = psm_table_find(&rp->open_sum, ev->sid)) == NULL)
 		return;
+	s = &rp->sum[at->i];
 	s->duration = ev->t;
 	if (psm_event_is(ev, "end")) {
 		s->ended = true;
-		if (psm_field_i64(psm_event_get(ev, "exit"), &s->exit) < 0)
-			bad_line(rp, "\"exit\" of an end event is not an integer");
-		copy_str(ev, "reason", s->reason, sizeof s->reason);
+		if (psm_field_i64(psm_event_get(ev, "exit"), &s->exit) < 0) {
+			psm_fail(&e, PSM_E_DATA, "\"exit\" of an end event is not an integer");
+			bad_line(rp, &e);
+		}
+		s->reason = add_name(rp, ev, "reason", 23);
+		psm_table_remove(&rp->open_sum, ev->sid);
 	}
 }
 
 static void
 print_list(struct replay *rp)
 {
-	const char *want = rp->opt->session;
+	const char *want = rp->opt->session, *names = rp->names.data;
 
 	for (size_t i = 0; i < rp->nsum; i++) {
 		struct summary *s = &rp->sum[i];
@@ -266,8 +297,9 @@ print_list(struct replay *rp)
 		if (s->ended)
 			snprintf(exit_s, sizeof exit_s, "%" PRId64, s->exit);
 		printf("%s\t%s\t%s\t%s\t%" PRIu64 ".%03" PRIu64 "s\t%s\t%s\n",
-		    s->sid, s->user, s->host, s->time, s->duration / 1000000,
-		    s->duration / 1000 % 1000, exit_s, s->ended ? s->reason : "-");
+		    s->sid, names + s->user, names + s->host, names + s->time,
+		    s->duration / 1000000, s->duration / 1000 % 1000, exit_s,
+		    s->ended ? names + s->reason : "-");
 	}
 }
 
@@ -373,7 +405,7 @@ handle_line(struct replay *rp, const char *line, size_t len)
 
 	if (psm_event_parse(&ev, line, len, &e) < 0 ||
 	    psm_sessions_check(&rp->sessions, &ev, &e) < 0)
-		bad_line(rp, "%s", e.msg);
+		bad_line(rp, &e);
 	/*
 	 * Every payload is checked, played or not: a bad one is bad input.
 	 * Only what is played is decoded; the rest is checked the cheap way.
@@ -383,7 +415,7 @@ handle_line(struct replay *rp, const char *line, size_t len)
 		int rc = will_play(rp, &ev) ? psm_event_payload(&ev, &rp->payload, &e) :
 		    psm_event_payload_check(&ev, &rp->payload, &e);
 		if (rc < 0)
-			bad_line(rp, "%s", e.msg);
+			bad_line(rp, &e);
 	}
 	if (rp->opt->mode == LIST) {
 		summarize(rp, &ev);
@@ -415,22 +447,16 @@ wait_for_more(int ino)
 }
 
 static void
-read_input(struct replay *rp, int fd, const char *name)
+read_input(struct replay *rp, const struct input *in)
 {
 	struct psm_lines r;
 	const char *line;
 	size_t len;
-	int ino = -1;
+	bool wait = rp->opt->follow && !in->is_stdin;
+	struct psm_error e;
 
-	if (rp->opt->follow && fd != STDIN_FILENO) {
-		ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (ino >= 0 && inotify_add_watch(ino, name, IN_MODIFY) < 0) {
-			close(ino);
-			ino = -1;
-		}
-	}
-	rp->name = name;
-	psm_lines_init(&r, fd, name);
+	rp->name = in->name;
+	psm_lines_init(&r, in->fd, in->name);
 	for (;;) {
 		int st = psm_lines_next(&r, &line, &len);
 
@@ -442,39 +468,38 @@ read_input(struct replay *rp, int fd, const char *name)
 			continue;
 		}
 		if (st == PSM_LINE_ERROR)
-			err(PSM_EXIT_OS, "%s", name);
-		if (st == PSM_LINE_TOOLONG)
-			bad_line(rp, "line longer than 1 MiB");
-		if (rp->opt->follow && fd != STDIN_FILENO) {
-			wait_for_more(ino);
+			err(PSM_EXIT_OS, "%s", in->name);
+		if (st == PSM_LINE_TOOLONG) {
+			psm_fail(&e, PSM_E_DATA, "line longer than 1 MiB");
+			bad_line(rp, &e);
+		}
+		if (wait) {
+			wait_for_more(rp->ino);
 			continue;
 		}
 		if (st == PSM_LINE_PARTIAL) {
 			rp->lineno++;
-			bad_line(rp, "last line is incomplete (no newline at the end)");
+			psm_fail(&e, PSM_E_DATA, "last line is incomplete (no newline at the end)");
+			bad_line(rp, &e);
 		}
 		break;
 	}
-	if (ino >= 0)
-		close(ino);
 	psm_lines_free(&r);
 }
 
 /*
  * --follow with no --session: the newest session in the file now (or the
- * first to start later). It is played from its start, without pauses.
+ * first to start later). It is played from its start, without pauses:
+ * this reads the file once, then goes back to its beginning.
  */
 static void
-pick_newest(struct replay *rp, const char *path)
+pick_newest(struct replay *rp, const struct input *in)
 {
 	struct psm_lines r;
 	const char *line;
 	size_t len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		err(PSM_EXIT_OS, "%s", path);
-	psm_lines_init(&r, fd, path);
+	psm_lines_init(&r, in->fd, in->name);
 	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
 		struct psm_event ev;
 		struct psm_error e;
@@ -482,30 +507,72 @@ pick_newest(struct replay *rp, const char *path)
 			memcpy(rp->chosen, ev.sid, sizeof rp->chosen);
 	}
 	psm_lines_free(&r);
-	close(fd);
+	if (lseek(in->fd, 0, SEEK_SET) < 0)
+		err(PSM_EXIT_OS, "%s", in->name);
+}
+
+/*
+ * Room for every FILE open at once (a directory of recordings may hold
+ * more than the usual soft limit of 1024): the soft limit is raised as far
+ * as the hard one allows.
+ */
+static void
+room_for_files(int nfiles)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)nfiles + 16;	/* and stdio, inotify, the libraries' */
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);	/* if not, open() says so below */
+}
+
+/*
+ * Every FILE is opened, and --follow's watch set on its file, before the
+ * sandbox: from then on nothing is opened.
+ */
+static void
+open_inputs(struct replay *rp)
+{
+	const struct options *o = rp->opt;
+
+	room_for_files(o->nfiles);
+	rp->nin = o->nfiles > 0 ? o->nfiles : 1;
+	rp->in = xmalloc((size_t)rp->nin * sizeof *rp->in);
+	for (int i = 0; i < rp->nin; i++) {
+		struct input *in = &rp->in[i];
+		const char *path = o->nfiles > 0 ? o->files[i] : "-";
+
+		in->is_stdin = strcmp(path, "-") == 0;
+		in->name = in->is_stdin ? "(stdin)" : path;
+		in->fd = in->is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+		if (in->fd < 0)
+			err(PSM_EXIT_OS, "%s", path);
+	}
+	rp->ino = -1;
+	if (o->follow && !rp->in[0].is_stdin) {
+		rp->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, IN_MODIFY) < 0) {
+			close(rp->ino);
+			rp->ino = -1;	/* wait_for_more() looks again in a while */
+		}
+	}
 }
 
 static void
 read_all(struct replay *rp)
 {
 	const struct options *o = rp->opt;
+	const struct input *first = &rp->in[0];
 
-	if (o->nfiles == 0) {
-		read_input(rp, STDIN_FILENO, "(stdin)");
-		return;
-	}
-	if (o->follow && o->session == NULL && strcmp(o->files[0], "-") != 0)
-		pick_newest(rp, o->files[0]);
-	for (int i = 0; i < o->nfiles && !(o->follow && rp->chosen_ended); i++) {
-		const char *path = o->files[i];
-		int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0)
-			err(PSM_EXIT_OS, "%s", path);
-		read_input(rp, fd, fd == STDIN_FILENO ? "(stdin)" : path);
-		if (fd != STDIN_FILENO)
-			close(fd);
-	}
+	/* A file that cannot be read twice (a pipe) is followed from its first session. */
+	if (o->follow && o->session == NULL && !first->is_stdin &&
+	    lseek(first->fd, 0, SEEK_CUR) == 0)
+		pick_newest(rp, first);
+	for (int i = 0; i < rp->nin && !(o->follow && rp->chosen_ended); i++)
+		read_input(rp, &rp->in[i]);
 }
 
 int
@@ -513,10 +580,16 @@ main(int argc, char **argv)
 {
 	struct options opt = { 0 };
 	struct replay rp = { 0 };
+	struct psm_error e;
 
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
+	open_inputs(&rp);
 	psm_sessions_init(&rp.sessions);
+	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
+	/* Reading, parsing, pauses and --follow's waits need no more than the base list. */
+	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
+		xpsm_die(&e);
 	read_all(&rp);
 	if (opt.mode == LIST)
 		print_list(&rp);
@@ -530,8 +603,16 @@ main(int argc, char **argv)
 			warnx("no session in the stream");
 		status = PSM_EXIT_NO;
 	}
+	for (int i = 0; i < rp.nin; i++)
+		if (!rp.in[i].is_stdin)
+			close(rp.in[i].fd);
+	if (rp.ino >= 0)
+		close(rp.ino);
+	free(rp.in);
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
+	psm_table_free(&rp.open_sum);
+	psm_buf_free(&rp.names);
 	free(rp.sum);
 	return status;
 }

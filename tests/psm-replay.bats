@@ -20,6 +20,7 @@ teardown() {
 	for pid in "${BG_PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
+	tmux_stop
 }
 
 # every_byte N FILE: the byte values 0 to 255 in order, N (a power of 2) times over.
@@ -344,6 +345,39 @@ follower_status() {
 	printf '{"sid":"%s","seq":0,"t":0,"type":"start","version":1,"user":null,"host_b64":"/w=="}\n' "$S" > s.jsonl
 	run -0 --separate-stderr psm-replay --list s.jsonl
 	assert_output "$S"$'\t-\t-\t-\t0.000s\t-\t-'
+}
+
+@test "psm-replay: --list of thousands of overlapping sessions, one id used again after its end" {
+	# Session i starts, then i-1 writes and i-2 ends: three open at a time;
+	# every tenth never ends. The id of session 0 starts a new session at
+	# the end, long after its first session ended and was forgotten.
+	awk -v n=3000 -v want=want '
+	function sid(i) { return sprintf("%08x-0000-4000-8000-%012x", i, i) }
+	function dur(t) { return sprintf("%d.%03ds", int(t / 1000000), int(t / 1000) % 1000) }
+	BEGIN {
+		for (i = 0; i < n + 2; i++) {
+			if (i < n)
+				printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\",\"user\":\"u%d\",\"host\":\"h%d\",\"time\":\"T%d\"}\n", sid(i), i, i % 7, i
+			k = i - 1
+			if (k >= 0 && k < n)
+				printf "{\"sid\":\"%s\",\"seq\":1,\"t\":%d,\"type\":\"out\",\"data\":\"%d\\n\"}\n", sid(k), 1000 * k, k
+			k = i - 2
+			if (k >= 0 && k < n && k % 10 != 3)
+				printf "{\"sid\":\"%s\",\"seq\":2,\"t\":%d,\"type\":\"end\",\"reason\":\"exit\",\"exit\":%d}\n", sid(k), 1000 * k + 1000000, k % 256
+		}
+		printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\",\"user\":\"again\",\"host\":\"h\",\"time\":\"T\"}\n", sid(0)
+		for (i = 0; i < n; i++) {
+			if (i % 10 == 3)
+				printf "%s\tu%d\th%d\tT%d\t%s\t-\t-\n", sid(i), i, i % 7, i, dur(1000 * i) > want
+			else
+				printf "%s\tu%d\th%d\tT%d\t%s\t%d\texit\n", sid(i), i, i % 7, i, dur(1000 * i + 1000000), i % 256 > want
+		}
+		printf "%s\tagain\th\tT\t0.000s\t-\t-\n", sid(0) > want
+	}' > many.jsonl
+	psm-replay --list many.jsonl > got
+	diff want got
+	run -0 --separate-stderr psm-replay --raw --session 00000bb7 many.jsonl
+	assert_output '2999'
 }
 
 @test "psm-replay: --list of a stream with no session prints nothing" {
@@ -1047,7 +1081,8 @@ follower_status() {
 	assert_line -n 0 'Usage: psm-replay [options] [FILE...]'
 	local o
 	for o in '-s, --speed=X' '-w, --max-wait=SECONDS' '-S, --session=SID' '-l, --list' \
-	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '-h, --help' '-V, --version'; do
+	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --no-sandbox' '-h, --help' \
+	    '-V, --version'; do
 		assert_line --regexp "^  $o  +[a-z]"
 	done
 	run -0 --separate-stderr psm-replay -h
@@ -1072,4 +1107,155 @@ follower_status() {
 	run -1 --separate-stderr psm-replay --list --session ffffffff-no two.jsonl
 	assert_output ''
 	assert_stderr --partial 'no session ffffffff-no in the stream'
+}
+
+# --- files opened first, and the sandbox --------------------------------------
+
+@test "psm-replay: every FILE is opened before any is read" {
+	run -4 --separate-stderr psm-replay --raw "$F/gap.jsonl" nofile
+	assert_output ''
+	assert_stderr 'psm-replay: nofile: No such file or directory'
+}
+
+# hundred_files: s100.jsonl to s199.jsonl, a session started in each.
+hundred_files() {
+	local i
+	for i in $(seq 100 199); do
+		printf '{"sid":"00000000-0000-4000-8000-000000000%d","seq":0,"t":0,"type":"start","user":"u%d"}\n' \
+		    "$i" "$i" > "s$i.jsonl"
+	done
+}
+
+@test "psm-replay: more FILEs than the soft limit on open files are read" {
+	hundred_files
+	run -0 --separate-stderr bash -c 'ulimit -S -n 40 && psm-replay --list s*.jsonl'
+	[ "${#lines[@]}" -eq 100 ]
+	assert_line -n 99 $'00000000-0000-4000-8000-000000000199\tu199\t-\t-\t0.000s\t-\t-'
+	assert_stderr ''
+}
+
+@test "psm-replay: more FILEs than the hard limit on open files is exit 4" {
+	[ -z "${PSM_SANITIZED:-}" ] || skip "LeakSanitizer needs a descriptor of its own at exit"
+	hundred_files
+	run -4 --separate-stderr bash -c 'ulimit -n 40 && psm-replay --list s*.jsonl'
+	assert_output ''
+	assert_stderr --partial ': Too many open files'
+}
+
+@test "psm-replay: --follow on a named pipe plays its first session (a pipe cannot be read twice)" {
+	mkfifo pipe
+	cat "$F/three-sessions.jsonl" > pipe 3>&- &
+	BG_PIDS+=("$!")
+	run -0 --separate-stderr timeout 10 psm-replay --follow --raw pipe
+	assert_output $'file1\nfile2'
+	assert_stderr ''
+}
+
+@test "psm-replay: the seccomp filter is in force while it reads, and not with --no-sandbox" {
+	[ "$(awk '/^Seccomp:/ { print $2 }' /proc/self/status)" = 0 ] || skip "the tests already run under seccomp"
+	# --follow, waiting for the rest of a session that has not ended.
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	run grep '^Seccomp:' "/proc/$FOLLOWER/status"
+	assert_output "$(printf 'Seccomp:\t2')"
+	printf '{"sid":"%s","seq":2,"t":20,"type":"out","data":"after\\n"}\n' "$S" >> live.jsonl
+	printf '{"sid":"%s","seq":3,"t":30,"type":"end","reason":"exit","exit":0,"duration":30}\n' "$S" >> live.jsonl
+	follower_status
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat err)"
+	printf 'before\nafter\n' | cmp - out
+
+	# Blocked in the first read of a pipe: the filter came first.
+	mkfifo in
+	psm-replay --raw < in > raw.out 2> raw.err 3>&- &
+	pid=$!
+	BG_PIDS+=("$pid")
+	exec 7> in
+	wait_for 5 grep -q "$(printf '^Seccomp:\t2$')" "/proc/$pid/status" ||
+		fail "$(grep '^Seccomp:' "/proc/$pid/status")"
+	cat "$F/gap.jsonl" >&7
+	exec 7>&-
+	wait "$pid"
+	printf 'one\ntwo\n' | cmp - raw.out
+	[ ! -s raw.err ]
+
+	# In a pause (one that practically never ends).
+	psm-replay --speed 1e-300 "$F/gap.jsonl" > slow.out 3>&- &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_for 5 grep -q one slow.out
+	run grep '^Seccomp:' "/proc/$pid/status"
+	assert_output "$(printf 'Seccomp:\t2')"
+
+	cp "$F/before.jsonl" live2.jsonl
+	psm-replay --follow --no-sandbox live2.jsonl > out2 3>&- &
+	pid=$!
+	BG_PIDS+=("$pid")
+	wait_for 10 grep -q before out2
+	run grep '^Seccomp:' "/proc/$pid/status"
+	assert_output "$(printf 'Seccomp:\t0')"
+}
+
+@test "psm-replay: a system call outside the sandbox's list kills it" {
+	[ -z "${PSM_SANITIZED:-}" ] || skip "LD_PRELOAD does not mix with the sanitizer runtime"
+	build_late_syscall late.so
+	local mode
+	for mode in --raw --list --follow '--raw --input' '--max-wait 0'; do
+		run -159 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay $mode "$F/gap.jsonl"
+		run -0 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay --no-sandbox $mode "$F/gap.jsonl"
+	done
+}
+
+# sandbox_runs: the ways of running psm-replay that the sandbox tests try,
+# one a line, on three.jsonl and gap.jsonl in the current directory (the
+# tests split each line into words: $args is not quoted on purpose).
+sandbox_runs() {
+	cp "$F/three-sessions.jsonl" three.jsonl
+	cp "$F/gap.jsonl" gap.jsonl
+	printf '%s\n' '--raw three.jsonl' '--raw --input three.jsonl' '--raw --stderr three.jsonl' \
+	    "--raw --session $B three.jsonl" '--list three.jsonl' "--list --session $C three.jsonl" \
+	    '--max-wait 0 three.jsonl' '--speed 10 gap.jsonl' '--follow gap.jsonl' \
+	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl'
+}
+
+@test "psm-replay: works in its sandbox with stdout on a pipe, /dev/null and a file" {
+	local args
+	sandbox_runs > runs
+	while read -r args; do
+		psm-replay --no-sandbox $args > want.out 2> want.err || fail "--no-sandbox $args: exit $?"
+		[ -s want.out ] || [ -s want.err ] || fail "$args: no output to compare"
+		bash -c 'psm-replay "$@" 2> piped.err | cat > piped.out; exit ${PIPESTATUS[0]}' bash $args ||
+			fail "$args | cat: exit $?"
+		cmp want.out piped.out || fail "$args | cat: not the same output"
+		cmp want.err piped.err || fail "$args | cat: $(cat piped.err)"
+		psm-replay $args > /dev/null 2> null.err || fail "$args > /dev/null: exit $?"
+		cmp want.err null.err || fail "$args > /dev/null: $(cat null.err)"
+		psm-replay $args > file.out 2> file.err || fail "$args > file: exit $?"
+		cmp want.out file.out || fail "$args > file: not the same output"
+		cmp want.err file.err || fail "$args > file: $(cat file.err)"
+	done < runs
+}
+
+@test "psm-replay: works in its sandbox with stdout on a terminal" {
+	sandbox_runs > runs
+	# Each run says its exit status on the screen and in rc.
+	tmux_start "while read -r a; do psm-replay \$a; echo \"rc=\$? \$a\" | tee -a rc; done < runs; echo done >> rc; sleep 60"
+	wait_for 20 grep -qsx done rc || fail "$(cat rc 2>/dev/null)"
+	run grep -v -e '^rc=0 ' -e '^done$' rc
+	assert_output ''
+	[ "$(grep -c '^rc=0 ' rc)" -eq "$(wc -l < runs)" ]
+	run tmux_screen
+	refute_output --partial 'Bad system call'
+	assert_output --partial 'two'
+}
+
+@test "psm-replay: stdout on /dev/full is exit 4 with the reason, not a kill by the sandbox" {
+	local args sandbox
+	sandbox_runs > runs
+	for sandbox in '' --no-sandbox; do
+		while read -r args; do
+			run -4 --separate-stderr bash -c 'timeout 10 psm-replay "$@" > /dev/full' bash $sandbox $args
+			assert_stderr 'psm-replay: stdout: No space left on device'
+		done < runs
+	done
 }
