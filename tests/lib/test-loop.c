@@ -13,20 +13,11 @@
 #include <unistd.h>
 
 #include "psm.h"
+#include "check.h"
 
 static const char *test = "";
-static int failures;
-
-#define CHECK(cond) check((cond), __LINE__, #cond)
-
-static void
-check(bool ok, int line, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "test-loop.c:%d: %s: failed: %s\n", line, test, what);
-	failures++;
-}
+/* One-argument checks (tests/lib/check.h), named by the test that runs. */
+#define EXPECT(cond) CHECK(cond, "%s: failed: %s", test, #cond)
 
 /* A log of what the callbacks did, in order: one letter each. */
 struct trace {
@@ -97,9 +88,9 @@ test_timers_in_order(void)
 	tm[0].at = now + 30000;
 	tm[1].at = now + 10000;
 	tm[2].at = now + 20000;
-	CHECK(psm_loop_run(&l, log_has, &t, &e) == 0);
-	CHECK(strcmp(t.log, "abc") == 0);
-	CHECK(psm_mono_usec() >= now + 30000);
+	EXPECT(psm_loop_run(&l, log_has, &t, &e) == 0);
+	EXPECT(strcmp(t.log, "abc") == 0);
+	EXPECT(psm_mono_usec() >= now + 30000);
 
 	/* Due in the same round: earliest first, then in the order added. */
 	test = "timers due together fire earliest first";
@@ -107,8 +98,8 @@ test_timers_in_order(void)
 	tm[0].at = now - 1;
 	tm[1].at = now - 3;
 	tm[2].at = now - 1;
-	CHECK(psm_loop_run(&l, log_has, &t, &e) == 0);
-	CHECK(strcmp(t.log, "acb") == 0);
+	EXPECT(psm_loop_run(&l, log_has, &t, &e) == 0);
+	EXPECT(strcmp(t.log, "acb") == 0);
 	psm_loop_free(&l);
 }
 
@@ -159,7 +150,7 @@ test_want_zero_not_polled(void)
 
 	test = "a source whose want() returns 0 is not polled";
 	if (pipe(p) < 0 || write(p[1], "x", 1) != 1) {
-		CHECK(!"pipe");
+		EXPECT(!"pipe");
 		return;
 	}
 	r.fd = p[0];
@@ -169,10 +160,10 @@ test_want_zero_not_polled(void)
 	psm_loop_add_fd(&l, &closed.fd, reader_want, reader_ready, &closed);
 	r.at = psm_mono_usec() + 20000;
 	psm_loop_add_timer(&l, &r.at, want_now, &r);
-	CHECK(psm_loop_run(&l, log_has, &t, &e) == 0);
-	CHECK(strcmp(t.log, "Tr") == 0);	/* readable all along, read only once wanted */
-	CHECK(r.called == 1);
-	CHECK(closed.called == 0);
+	EXPECT(psm_loop_run(&l, log_has, &t, &e) == 0);
+	EXPECT(strcmp(t.log, "Tr") == 0);	/* readable all along, read only once wanted */
+	EXPECT(r.called == 1);
+	EXPECT(closed.called == 0);
 
 	test = "a negative descriptor is not polled";
 	r.fd = -1;
@@ -180,8 +171,8 @@ test_want_zero_not_polled(void)
 	t.n = 0;
 	t.stop_after = 1;
 	r.at = psm_mono_usec() + 10000;
-	CHECK(psm_loop_run(&l, log_has, &t, &e) == 0);
-	CHECK(r.called == 0);
+	EXPECT(psm_loop_run(&l, log_has, &t, &e) == 0);
+	EXPECT(r.called == 0);
 	psm_loop_free(&l);
 	close(p[0]);
 	close(p[1]);
@@ -222,15 +213,15 @@ test_signals(void)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
 	psm_loop_init(&l);
-	CHECK(psm_loop_signals(&l, &set, on_signal, &c, &e) >= 0);
-	CHECK(sigprocmask(SIG_BLOCK, NULL, &blocked) == 0 &&
+	EXPECT(psm_loop_signals(&l, &set, on_signal, &c, &e) >= 0);
+	EXPECT(sigprocmask(SIG_BLOCK, NULL, &blocked) == 0 &&
 	    sigismember(&blocked, SIGUSR1) == 1 && sigismember(&blocked, SIGUSR2) == 1);
 	raise(SIGUSR2);
 	raise(SIGUSR1);
-	CHECK(psm_loop_run(&l, caught_two, &c, &e) == 0);
-	CHECK(c.n == 2);
+	EXPECT(psm_loop_run(&l, caught_two, &c, &e) == 0);
+	EXPECT(c.n == 2);
 	/* Pending signals are read lowest first: SIGUSR1 (10), SIGUSR2 (12). */
-	CHECK(c.signo[0] == SIGUSR1 && c.signo[1] == SIGUSR2);
+	EXPECT(c.signo[0] == SIGUSR1 && c.signo[1] == SIGUSR2);
 	psm_loop_free(&l);
 }
 
@@ -254,8 +245,8 @@ test_done(void)
 	psm_loop_init(&l);
 	psm_loop_add_fd(&l, &r.fd, reader_want, reader_ready, &r);
 	psm_loop_add_after(&l, count_round, &t);
-	CHECK(psm_loop_run(&l, always, NULL, &e) == 0);
-	CHECK(t.rounds == 0 && r.called == 0);
+	EXPECT(psm_loop_run(&l, always, NULL, &e) == 0);
+	EXPECT(t.rounds == 0 && r.called == 0);
 	psm_loop_free(&l);
 
 	test = "run() returns when done() becomes true";
@@ -263,8 +254,8 @@ test_done(void)
 	at = 1;		/* long past: every round is over at once */
 	psm_loop_add_timer(&l, &at, NULL, NULL);
 	psm_loop_add_after(&l, count_round, &t);
-	CHECK(psm_loop_run(&l, rounds_done, &t, &e) == 0);
-	CHECK(t.rounds == 3);
+	EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == 0);
+	EXPECT(t.rounds == 3);
 	psm_loop_free(&l);
 }
 
@@ -285,10 +276,10 @@ test_failures(void)
 	psm_loop_init(&l);
 	psm_loop_add_fd(&l, &r.fd, reader_want, reader_ready, &r);
 	psm_loop_add_after(&l, count_round, &t);
-	CHECK(psm_loop_run(&l, rounds_done, &t, &e) == -1);
-	CHECK(e.kind == PSM_E_OS && e.errnum == EBADF);
-	CHECK(strcmp(e.msg, "poll: descriptor 1000: Bad file descriptor") == 0);
-	CHECK(r.called == 0 && t.rounds == 0);
+	EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == -1);
+	EXPECT(e.kind == PSM_E_OS && e.errnum == EBADF);
+	EXPECT(strcmp(e.msg, "poll: descriptor 1000: Bad file descriptor") == 0);
+	EXPECT(r.called == 0 && t.rounds == 0);
 	psm_loop_free(&l);
 
 	/*
@@ -304,14 +295,14 @@ test_failures(void)
 	psm_loop_add_after(&l, count_round, &t);	/* ends it if poll() works */
 	memset(&e, 0, sizeof e);
 	t.rounds = 0;
-	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	EXPECT(getrlimit(RLIMIT_NOFILE, &old) == 0);
 	low = old;
 	low.rlim_cur = 16;
-	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	EXPECT(setrlimit(RLIMIT_NOFILE, &low) == 0);
 	if (poll(probe, 64, 0) < 0 && errno == EINVAL) {
-		CHECK(psm_loop_run(&l, rounds_done, &t, &e) == -1);
-		CHECK(e.kind == PSM_E_OS && e.errnum == EINVAL);
-		CHECK(strcmp(e.msg, "poll: Invalid argument") == 0);
+		EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == -1);
+		EXPECT(e.kind == PSM_E_OS && e.errnum == EINVAL);
+		EXPECT(strcmp(e.msg, "poll: Invalid argument") == 0);
 	}
 	setrlimit(RLIMIT_NOFILE, &old);
 	psm_loop_free(&l);
@@ -321,9 +312,9 @@ test_failures(void)
 	psm_loop_init(&l);
 	psm_loop_add_fd(&l, &r.fd, reader_want, reader_ready, &r);
 	r.wanted = false;
-	CHECK(psm_loop_run(&l, rounds_done, &t, &e) == -1);
-	CHECK(e.kind == PSM_E_USAGE);
-	CHECK(strcmp(e.msg, "poll: nothing to wait for") == 0);
+	EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == -1);
+	EXPECT(e.kind == PSM_E_USAGE);
+	EXPECT(strcmp(e.msg, "poll: nothing to wait for") == 0);
 	psm_loop_free(&l);
 }
 
@@ -380,16 +371,16 @@ test_round_order(void)
 
 	test = "a round serves descriptors in the order added, then a signal, timers, after hooks";
 	if (pipe(p) < 0 || write(p[1], "x", 1) != 1) {
-		CHECK(!"pipe");
+		EXPECT(!"pipe");
 		return;
 	}
 	psm_loop_init(&l);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	/* Added first, served last of their kinds. */
-	CHECK(psm_loop_add_after(&l, order_after, &t) >= 0);
-	CHECK(psm_loop_signals(&l, &set, order_signal, &t, &e) >= 0);
-	CHECK(psm_loop_add_timer(&l, &tm.at, timer_fire, &tm) >= 0);
+	EXPECT(psm_loop_add_after(&l, order_after, &t) >= 0);
+	EXPECT(psm_loop_signals(&l, &set, order_signal, &t, &e) >= 0);
+	EXPECT(psm_loop_add_timer(&l, &tm.at, timer_fire, &tm) >= 0);
 	for (int i = 0; i < 5; i++) {
 		o[i] = (struct order){ &t, &l, p[0], (char)('a' + i), -1, NULL };
 		ids[i] = psm_loop_add_fd(&l, &o[i].fd, NULL, order_ready, &o[i]);
@@ -397,11 +388,11 @@ test_round_order(void)
 	o[1].remove = ids[2];	/* b removes c: c is not called */
 	o[3].clear = &o[4].fd;	/* d closes e's descriptor: e is not called */
 	raise(SIGUSR1);
-	CHECK(psm_loop_run(&l, rounds_done, &t, &e) == 0);
-	CHECK(strcmp(t.log, "abdstf") == 0);
+	EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == 0);
+	EXPECT(strcmp(t.log, "abdstf") == 0);
 
 	test = "a removed source's id is given to the next source added";
-	CHECK(psm_loop_add_fd(&l, &o[2].fd, NULL, order_ready, &o[2]) == ids[2]);
+	EXPECT(psm_loop_add_fd(&l, &o[2].fd, NULL, order_ready, &o[2]) == ids[2]);
 	psm_loop_free(&l);
 	close(p[0]);
 	close(p[1]);
@@ -428,17 +419,17 @@ test_many(void)
 
 	test = "hundreds of sources are all served";
 	if (pipe(p) < 0 || write(p[1], "x", 1) != 1) {
-		CHECK(!"pipe");
+		EXPECT(!"pipe");
 		return;
 	}
 	psm_loop_init(&l);
 	for (int i = 0; i < N; i++) {
 		fds[i] = p[0];
-		CHECK(psm_loop_add_fd(&l, &fds[i], NULL, count_ready, &calls) == i);
+		EXPECT(psm_loop_add_fd(&l, &fds[i], NULL, count_ready, &calls) == i);
 	}
 	psm_loop_add_after(&l, count_round, &t);
-	CHECK(psm_loop_run(&l, rounds_done, &t, &e) == 0);
-	CHECK(calls == N);
+	EXPECT(psm_loop_run(&l, rounds_done, &t, &e) == 0);
+	EXPECT(calls == N);
 	psm_loop_free(&l);
 	close(p[0]);
 	close(p[1]);
@@ -454,5 +445,5 @@ main(void)
 	test_failures();
 	test_round_order();
 	test_many();
-	return failures ? 1 : 0;
+	return check_done();
 }

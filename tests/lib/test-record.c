@@ -14,22 +14,13 @@
 #include <unistd.h>
 
 #include "psm.h"
+#include "check.h"
 
 #define SID "0f5e3a7c-2b1d-4c8e-9a6f-1d2e3f4a5b6c"
 
 static const char *test = "";
-static int failures;
-
-#define CHECK(cond) check((cond), __LINE__, #cond)
-
-static void
-check(bool ok, int line, const char *what)
-{
-	if (ok)
-		return;
-	fprintf(stderr, "test-record.c:%d: %s: failed: %s\n", line, test, what);
-	failures++;
-}
+/* One-argument checks (tests/lib/check.h), named by the test that runs. */
+#define EXPECT(cond) CHECK(cond, "%s: failed: %s", test, #cond)
 
 /* A new empty file for a recording; its name in path. */
 static int
@@ -39,7 +30,7 @@ temp_file(char path[64])
 
 	snprintf(path, 64, "/tmp/test-record-XXXXXX");
 	if ((fd = mkstemp(path)) < 0) {
-		CHECK(!"mkstemp");
+		EXPECT(!"mkstemp");
 		exit(1);
 	}
 	return fd;
@@ -77,7 +68,7 @@ start_event(struct psm_rec *r)
 {
 	struct psm_buf *b = psm_rec_begin(r, "start");
 
-	CHECK(b != NULL);
+	EXPECT(b != NULL);
 	if (b == NULL)
 		return;
 	psm_ev_u64(b, "version", PSM_FORMAT_VERSION);
@@ -91,14 +82,14 @@ test_sid(void)
 	struct psm_error e = { 0 };
 
 	test = "psm_rec_init takes the session id and refuses what is not one";
-	CHECK(psm_rec_init(&r, STDOUT_FILENO, "out", "not-a-sid", false, &e) == -1);
-	CHECK(e.kind == PSM_E_USAGE);
-	CHECK(strcmp(e.msg, "not a session id: not-a-sid") == 0);
+	EXPECT(psm_rec_init(&r, STDOUT_FILENO, "out", "not-a-sid", false, &e) == -1);
+	EXPECT(e.kind == PSM_E_USAGE);
+	EXPECT(strcmp(e.msg, "not a session id: not-a-sid") == 0);
 	psm_rec_free(&r);
-	CHECK(psm_rec_init(&r, STDOUT_FILENO, "out", SID, false, &e) == 0);
-	CHECK(strcmp(r.sid, SID) == 0);
-	CHECK(psm_rec_t0(&r) <= psm_mono_usec() && psm_rec_now(&r) < 1000000);
-	CHECK(!psm_rec_failing(&r));
+	EXPECT(psm_rec_init(&r, STDOUT_FILENO, "out", SID, false, &e) == 0);
+	EXPECT(strcmp(r.sid, SID) == 0);
+	EXPECT(psm_rec_t0(&r) <= psm_mono_usec() && psm_rec_now(&r) < 1000000);
+	EXPECT(!psm_rec_failing(&r));
 	psm_rec_free(&r);
 }
 
@@ -111,16 +102,16 @@ test_write_error(void)
 
 	test = "a write that fails returns -1 and names the recording";
 	if (fd < 0) {
-		CHECK(!"open /dev/full");
+		EXPECT(!"open /dev/full");
 		return;
 	}
-	CHECK(psm_rec_init(&r, fd, "/dev/full", SID, false, &e) == 0);
+	EXPECT(psm_rec_init(&r, fd, "/dev/full", SID, false, &e) == 0);
 	start_event(&r);
-	CHECK(psm_rec_flush(&r, &e) == -1);
-	CHECK(e.kind == PSM_E_OS && e.errnum == ENOSPC);
-	CHECK(strcmp(e.msg, "/dev/full: No space left on device") == 0);
-	CHECK(psm_rec_failing(&r));
-	CHECK(psm_rec_begin(&r, "resize") == NULL);	/* counted, not built */
+	EXPECT(psm_rec_flush(&r, &e) == -1);
+	EXPECT(e.kind == PSM_E_OS && e.errnum == ENOSPC);
+	EXPECT(strcmp(e.msg, "/dev/full: No space left on device") == 0);
+	EXPECT(psm_rec_failing(&r));
+	EXPECT(psm_rec_begin(&r, "resize") == NULL);	/* counted, not built */
 	psm_rec_free(&r);
 	close(fd);
 }
@@ -144,32 +135,32 @@ test_start_written_again(void)
 
 	test = "a start event that could not be written is written again, then a lost event";
 	signal(SIGXFSZ, SIG_IGN);
-	CHECK(psm_rec_init(&r, fd, path, SID, true, &e) == 0);
+	EXPECT(psm_rec_init(&r, fd, path, SID, true, &e) == 0);
 	start_event(&r);
-	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	EXPECT(getrlimit(RLIMIT_FSIZE, &old) == 0);
 	none = old;
 	none.rlim_cur = 0;
-	CHECK(setrlimit(RLIMIT_FSIZE, &none) == 0);
-	CHECK(psm_rec_flush(&r, &e) == -1);
-	CHECK(e.errnum == EFBIG && strstr(e.msg, path) == e.msg);
-	CHECK(psm_rec_failing(&r));
+	EXPECT(setrlimit(RLIMIT_FSIZE, &none) == 0);
+	EXPECT(psm_rec_flush(&r, &e) == -1);
+	EXPECT(e.errnum == EFBIG && strstr(e.msg, path) == e.msg);
+	EXPECT(psm_rec_failing(&r));
 	psm_rec_data(&r, PSM_OUT, "hello", 5);		/* lost: 5 bytes of out */
-	CHECK(psm_rec_begin(&r, "resize") == NULL);	/* lost: one event */
-	CHECK(psm_rec_tick(&r, &e) == -1);		/* while failing, every tick tries */
-	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-	CHECK(psm_rec_tick(&r, &e) == 0);
-	CHECK(!psm_rec_failing(&r));
+	EXPECT(psm_rec_begin(&r, "resize") == NULL);	/* lost: one event */
+	EXPECT(psm_rec_tick(&r, &e) == -1);		/* while failing, every tick tries */
+	EXPECT(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	EXPECT(psm_rec_tick(&r, &e) == 0);
+	EXPECT(!psm_rec_failing(&r));
 	slurp(path, text, sizeof text);
-	CHECK(line_event(text, 0, &ev) && ev.seq == 0 && psm_event_is(&ev, "start"));
-	CHECK(line_event(text, 1, &ev) && ev.seq == 1 && psm_event_is(&ev, "lost"));
-	CHECK((f = psm_event_get(&ev, "out")) != NULL && psm_field_u64(f, &n) == 0 && n == 5);
-	CHECK((f = psm_event_get(&ev, "events")) != NULL && psm_field_u64(f, &n) == 0 && n == 1);
-	CHECK(!line_event(text, 2, &ev));
+	EXPECT(line_event(text, 0, &ev) && ev.seq == 0 && psm_event_is(&ev, "start"));
+	EXPECT(line_event(text, 1, &ev) && ev.seq == 1 && psm_event_is(&ev, "lost"));
+	EXPECT((f = psm_event_get(&ev, "out")) != NULL && psm_field_u64(f, &n) == 0 && n == 5);
+	EXPECT((f = psm_event_get(&ev, "events")) != NULL && psm_field_u64(f, &n) == 0 && n == 1);
+	EXPECT(!line_event(text, 2, &ev));
 	test = "after a lost event, events go on from the next seq";
 	psm_rec_data(&r, PSM_OUT, "again", 5);
-	CHECK(psm_rec_flush(&r, &e) == 0);
+	EXPECT(psm_rec_flush(&r, &e) == 0);
 	slurp(path, text, sizeof text);
-	CHECK(line_event(text, 2, &ev) && ev.seq == 2 && psm_event_is(&ev, "out"));
+	EXPECT(line_event(text, 2, &ev) && ev.seq == 2 && psm_event_is(&ev, "out"));
 	psm_rec_free(&r);
 	close(fd);
 	unlink(path);
@@ -185,22 +176,22 @@ test_due(void)
 	int fd = temp_file(path);
 
 	test = "a flush is due a second after the last, only when something waits";
-	CHECK(psm_rec_init(&r, fd, path, SID, false, &e) == 0);
-	CHECK(psm_rec_due(&r) == 0);
+	EXPECT(psm_rec_init(&r, fd, path, SID, false, &e) == 0);
+	EXPECT(psm_rec_due(&r) == 0);
 	start_event(&r);
-	CHECK(psm_rec_due(&r) == psm_rec_t0(&r) + 1000000);
-	CHECK(psm_rec_tick(&r, &e) == 0);
-	CHECK(slurp(path, text, sizeof text) == 0);	/* not yet due */
-	CHECK(psm_rec_flush(&r, &e) == 0);
-	CHECK(psm_rec_due(&r) == 0);
-	CHECK(slurp(path, text, sizeof text) > 0);
+	EXPECT(psm_rec_due(&r) == psm_rec_t0(&r) + 1000000);
+	EXPECT(psm_rec_tick(&r, &e) == 0);
+	EXPECT(slurp(path, text, sizeof text) == 0);	/* not yet due */
+	EXPECT(psm_rec_flush(&r, &e) == 0);
+	EXPECT(psm_rec_due(&r) == 0);
+	EXPECT(slurp(path, text, sizeof text) > 0);
 
 	test = "much pending is written at the next tick";
 	memset(big, 'x', sizeof big);
 	psm_rec_data(&r, PSM_OUT, big, sizeof big);
-	CHECK(psm_rec_due(&r) > psm_mono_usec());
-	CHECK(psm_rec_tick(&r, &e) == 0);
-	CHECK(psm_rec_due(&r) == 0);
+	EXPECT(psm_rec_due(&r) > psm_mono_usec());
+	EXPECT(psm_rec_tick(&r, &e) == 0);
+	EXPECT(psm_rec_due(&r) == 0);
 	psm_rec_free(&r);
 	close(fd);
 	unlink(path);
@@ -213,5 +204,5 @@ main(void)
 	test_write_error();
 	test_start_written_again();
 	test_due();
-	return failures ? 1 : 0;
+	return check_done();
 }
