@@ -239,6 +239,20 @@ chains_after(struct psm_verifier *v, const struct psm_sealed *st, const char *li
 	return memcmp(v->chain.head, stated, 32) == 0;
 }
 
+static const char no_match[] = "chain hash does not match (this line was changed, "
+    "or lines before it inserted, removed or reordered)";
+
+/* st, if this line continues its chain; else NULL, and the verdict says why. */
+static struct psm_sealed *
+chained(struct psm_verifier *v, struct psm_sealed *st, const char *line, size_t before,
+    const unsigned char stated[32], const char *why)
+{
+	if (chains_after(v, st, line, before, stated))
+		return st;
+	stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, why);
+	return NULL;
+}
+
 /* The open stream an event's tag names, whose chain this line continues. */
 static struct psm_sealed *
 stream_of_event(struct psm_verifier *v, const char *tag, const char *line,
@@ -259,8 +273,7 @@ stream_of_event(struct psm_verifier *v, const char *tag, const char *line,
 		if (st != NULL && chains_after(v, st, line, before, stated))
 			return st;
 	}
-	stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash does not match (this line was changed, "
-	    "or lines before it inserted, removed or reordered)", v->line);
+	stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, no_match);
 	return NULL;
 }
 
@@ -485,24 +498,15 @@ stream_of(struct psm_verifier *v, const struct psm_event *ev, const char *tag,
 	if (is_opening(ev)) {
 		if ((st = open_stream(v, ev)) == NULL)
 			return NULL;
-		if (!chains_after(v, st, line, before, stated)) {
-			stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash of an opening checkpoint does "
-			    "not match its stream id and start", v->line);
-			return NULL;
-		}
-		return st;
+		return chained(v, st, line, before, stated, "chain hash of an opening checkpoint "
+		    "does not match its stream id and start");
 	}
 	if ((st = psm_table_find(&v->streams, ev->sid)) == NULL) {
 		stop(v, PSM_V_FAILED, "line %" PRIu64 ": checkpoint of a sealed stream that is not "
 		    "open here (%s): its opening removed, or a line after its seal", v->line, ev->sid);
 		return NULL;
 	}
-	if (!chains_after(v, st, line, before, stated)) {
-		stop(v, PSM_V_FAILED, "line %" PRIu64 ": chain hash does not match (this line was changed, "
-		    "or lines before it inserted, removed or reordered)", v->line);
-		return NULL;
-	}
-	return st;
+	return chained(v, st, line, before, stated, no_match);
 }
 
 /* One whole line (without its newline). 0, or -1 once the verdict is in. */

@@ -247,18 +247,15 @@ int setrlimit(__rlimit_resource_t resource, const struct rlimit *rl)
 		(int (*)(__rlimit_resource_t, const struct rlimit *))dlsym(RTLD_NEXT, "setrlimit");
 	return real(resource, rl);
 }'
-	LD_PRELOAD=$PWD/noprctl.so run -4 --separate-stderr psm-keygen -o k --no-passphrase
-	assert_stderr 'psm-keygen: prctl(PR_SET_DUMPABLE): Operation not permitted'
-	[ ! -e k.key ]
-	LD_PRELOAD=$PWD/noprctl.so run -4 --separate-stderr psm-seal -k plain.key rec.jsonl
-	assert_stderr 'psm-seal: prctl(PR_SET_DUMPABLE): Operation not permitted'
-	assert_output ''
-	LD_PRELOAD=$PWD/nosetrlimit.so run -4 --separate-stderr psm-keygen -o k --no-passphrase
-	assert_stderr 'psm-keygen: setrlimit(RLIMIT_CORE): Operation not permitted'
-	[ ! -e k.key ]
-	LD_PRELOAD=$PWD/nosetrlimit.so run -4 --separate-stderr psm-seal -k plain.key rec.jsonl
-	assert_stderr 'psm-seal: setrlimit(RLIMIT_CORE): Operation not permitted'
-	assert_output ''
+	for refusal in 'noprctl prctl(PR_SET_DUMPABLE)' 'nosetrlimit setrlimit(RLIMIT_CORE)'; do
+		lib=${refusal%% *} call=${refusal#* }
+		LD_PRELOAD=$PWD/$lib.so run -4 --separate-stderr psm-keygen -o k --no-passphrase
+		assert_stderr "psm-keygen: $call: Operation not permitted"
+		[ ! -e k.key ]
+		LD_PRELOAD=$PWD/$lib.so run -4 --separate-stderr psm-seal -k plain.key rec.jsonl
+		assert_stderr "psm-seal: $call: Operation not permitted"
+		assert_output ''
+	done
 }
 
 @test "psm-seal: while it waits for a passphrase it cannot dump core" {

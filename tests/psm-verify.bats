@@ -76,6 +76,16 @@ rehash() {
 # has_lines N FILE: FILE has at least N lines.
 has_lines() { [ -f "$2" ] && [ "$(wc -l < "$2")" -ge "$1" ]; }
 
+# resign5 SED: checkpoint line 5 of s.jsonl edited by SED and signed again
+# with the sealer's own key, the chain recomputed after it.
+resign5() {
+	local body sig
+	body=$(line 5 s.jsonl | sed -E "s/,\"sig\":.*//; $1")
+	sig=$(printf '%s' "$body" | sign k.key)
+	put s.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
+	rehash s.jsonl 5
+}
+
 # h_of N FILE: the chain hash line N states.
 h_of() { line "$1" "$2" | sed 's/.*,"h":"\([0-9a-f]\{64\}\)"}$/\1/'; }
 
@@ -188,10 +198,7 @@ ok_line() {
 
 @test "psm-verify: a checkpoint that does not match the lines before it fails, even well signed" {
 	# The sealer's own key signs a checkpoint that names a wrong line count.
-	body=$(line 5 s.jsonl | sed -E 's/,"sig":.*//; s/"lines":4,/"lines":3,/')
-	sig=$(printf '%s' "$body" | sign k.key)
-	put s.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
-	rehash s.jsonl 5
+	resign5 's/"lines":4,/"lines":3,/'
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output 's.jsonl: FAILED: line 5: checkpoint does not match the lines before it (changed, inserted or removed after line 1)'
 }
@@ -442,10 +449,7 @@ $(line 5 s.jsonl)"
 }
 
 @test "psm-verify: a well-signed checkpoint of an unknown format version is exit 3, named by FILE:LINE once" {
-	body=$(line 5 s.jsonl | sed -E 's/,"sig":.*//; s/"v":2,/"v":3,/')
-	sig=$(printf '%s' "$body" | sign k.key)
-	put s.jsonl 5 "$body,\"sig\":\"$sig\",\"chain\":\"$TAG\",\"h\":\"0\"}"
-	rehash s.jsonl 5
+	resign5 's/"v":2,/"v":3,/'
 	run -3 --separate-stderr psm-verify -p k.pub s.jsonl
 	assert_output ''
 	assert_stderr 'psm-verify: s.jsonl:5: checkpoint format version 3 is not known to this psm-verify (it reads 2)'
