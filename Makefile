@@ -8,6 +8,10 @@ MANDIR = $(PREFIX)/share/man
 DATADIR = $(PREFIX)/share/psm
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR = $(PREFIX)/share/zsh/vendor-completions
+# Where a set-user-id psm-record (make install-hardened) records, and its settings.
+SPOOLDIR ?= /var/log/psm
+CONFDIR ?= /etc/psm
+PSM_USER ?= psm
 
 # O: where objects and executables go (default: next to the sources).
 O ?= .
@@ -33,8 +37,8 @@ SECCOMP_CFLAGS := $(call pkg_cflags,libseccomp)
 SECCOMP_LIBS := $(call pkg_libs,libseccomp,-lseccomp)
 DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS)
 
-LIBS_psm-record = $(UUID_LIBS)
-LIBS_psm-replay = $(SECCOMP_LIBS)
+LIBS_psm-record = $(UUID_LIBS) $(SODIUM_LIBS)
+LIBS_psm-replay = $(SECCOMP_LIBS) $(SODIUM_LIBS)
 LIBS_psm-keygen = $(SODIUM_LIBS)
 LIBS_psm-seal = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS)
@@ -43,6 +47,7 @@ ALL_DEP_LIBS = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib -DPSM_VERSION='"$(VERSION)"' \
+	-DPSM_SPOOL_DIR='"$(SPOOLDIR)"' -DPSM_CONF_DIR='"$(CONFDIR)"' \
 	$(CPPFLAGS) $(WARN) $(HARDEN) $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN) $(LDFLAGS)
 
