@@ -276,6 +276,42 @@ int psm_rec_tick(struct psm_rec *r, struct psm_error *e);
 uint64_t psm_rec_due(const struct psm_rec *r);
 void psm_rec_free(struct psm_rec *r);
 
+/*
+ * prompt.c: password prompts recognised in a terminal's output, so that
+ * what is typed after one can be withheld whatever the terminal's mode.
+ * The recogniser keeps the screen's current line (the text after the last
+ * line feed / carriage return, control and escape sequences removed,
+ * backspaces applied), bounded, and matches it against patterns.
+ *
+ * The line is matched with trailing spaces and '*' removed (sudo's
+ * pwfeedback prints one '*' per key). A built-in pattern is a keyword
+ * ("password", "passphrase", "PIN" as a word, ...) and needs the line to
+ * end with ':'; a pattern added with psm_prompt_add() is a POSIX extended
+ * regular expression, case-insensitive, matched as it is. Matching happens
+ * once per psm_prompt_output() that changed the line (or psm_prompt_add());
+ * psm_prompt_active() reads the answer. Memory is the struct and the
+ * compiled patterns; time is linear in the output.
+ */
+#define PSM_PROMPT_LINE_MAX 256		/* the line's last bytes kept */
+#define PSM_PROMPT_ADDED_MAX 32		/* patterns psm_prompt_add() takes */
+struct psm_prompt_re;			/* a compiled pattern (prompt.c) */
+struct psm_prompt {
+	unsigned char buf[2 * PSM_PROMPT_LINE_MAX + 1];	/* the line: buf[start..end) */
+	size_t start, end;
+	unsigned char state;		/* where in an escape sequence */
+	bool changed;			/* the line changed since it was matched */
+	bool active;			/* the answer for the line as last matched */
+	unsigned long matches;		/* times the line was matched */
+	struct psm_prompt_re *re;	/* the built-in patterns, then the added ones */
+	size_t nbuiltin, nre;
+};
+int psm_prompt_init(struct psm_prompt *p, struct psm_error *e);
+int psm_prompt_add(struct psm_prompt *p, const char *ere, struct psm_error *e);
+void psm_prompt_output(struct psm_prompt *p, const void *data, size_t n);
+bool psm_prompt_active(const struct psm_prompt *p);
+const char *psm_prompt_line(const struct psm_prompt *p, size_t *len);
+void psm_prompt_free(struct psm_prompt *p);
+
 /* seal.c: the text psm-seal adds to a line (no hashing: see psm_crypto.h). */
 #define PSM_SEAL_TAG_LEN 8		/* the stream id's first 8 characters */
 #define PSM_SEAL_SUFFIX_LEN 91		/* ,"chain":"<8 hex>","h":"<64 hex>"} */
