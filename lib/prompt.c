@@ -179,6 +179,7 @@ new_line(struct psm_prompt *p)
 {
 	if (p->end == 0)
 		return;
+	p->lines++;
 	p->start = p->end = 0;
 	p->buf[0] = '\0';
 	p->changed = true;
@@ -305,10 +306,32 @@ psm_prompt_output(struct psm_prompt *p, const void *data, size_t n)
 {
 	const unsigned char *s = data;
 
+	/*
+	 * Only the end of a large chunk can be the screen's current line:
+	 * start at its last line feed, where the line starts over, so that
+	 * bulk output costs a memrchr. (An escape sequence still open across
+	 * that line feed is taken as ended there.)
+	 */
+	if (n > PSM_PROMPT_BULK) {
+		const unsigned char *nl = memrchr(s, '\n', n - PSM_PROMPT_LINE_MAX);
+		if (nl != NULL) {
+			new_line(p);
+			p->state = S_TEXT;
+			n -= (size_t)(nl + 1 - s);
+			s = nl + 1;
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		step(p, s[i]);
 	if (p->changed)
 		p->active = p->re != NULL && match(p);
+}
+
+/* How many lines have ended so far: a prompt on a line of its own is a new one. */
+uint64_t
+psm_prompt_lines(const struct psm_prompt *p)
+{
+	return p->lines;
 }
 
 /* Whether the current line is a password prompt. No matching: the answer is kept. */

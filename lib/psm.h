@@ -238,6 +238,7 @@ void psm_sessions_free(struct psm_sessions *s);
 
 /* record.c: the writing side of a recording (psm-record). */
 enum { PSM_IN, PSM_OUT, PSM_ERR };
+#define PSM_REC_HELD_MAX 4096		/* withheld bytes escrowed in one event, at most */
 
 struct psm_rec {
 	int fd;
@@ -256,10 +257,20 @@ struct psm_rec {
 	bool start_lost;
 	int errnum;			/* of the last failed write, for "lost" */
 	uint64_t lost[3], lost_events;
-	uint64_t withheld, withheld_t;	/* echo-off input not yet reported */
+	uint64_t withheld, withheld_t;	/* withheld input not yet reported */
+	const char *withheld_reason;	/* "echo-off" or "prompt" */
+	unsigned char held[PSM_REC_HELD_MAX];	/* its bytes, kept only for the escrow */
+	size_t nheld;
+	void (*escrow)(void *ctx, struct psm_buf *ev, const void *p, size_t n);
+	void *escrow_ctx;
+	uint64_t write_timeout;		/* microseconds a write may block */
+	bool stalled;			/* a write timed out: later ones don't wait */
 	unsigned char carry[3][4];	/* unfinished UTF-8 per stream */
 	size_t ncarry[3];
 };
+
+/* How long a write to the recording may block before it is a failure. */
+#define PSM_REC_WRITE_TIMEOUT (10 * UINT64_C(1000000))
 
 int psm_rec_init(struct psm_rec *r, int fd, const char *path, const char *sid,
     bool fail_open, struct psm_error *e);
@@ -268,7 +279,10 @@ uint64_t psm_rec_t0(const struct psm_rec *r);
 bool psm_rec_failing(const struct psm_rec *r);
 struct psm_buf *psm_rec_begin(struct psm_rec *r, const char *type);
 void psm_rec_end_event(struct psm_rec *r);
-void psm_rec_withhold(struct psm_rec *r, size_t n);
+void psm_rec_withhold(struct psm_rec *r, const void *data, size_t n, const char *reason);
+void psm_rec_set_escrow(struct psm_rec *r,
+    void (*escrow)(void *ctx, struct psm_buf *ev, const void *p, size_t n), void *ctx);
+void psm_rec_set_write_timeout(struct psm_rec *r, uint64_t usec);
 void psm_rec_data(struct psm_rec *r, int stream, const void *data, size_t n);
 void psm_rec_drain_carry(struct psm_rec *r);
 int psm_rec_flush(struct psm_rec *r, struct psm_error *e);
@@ -293,6 +307,7 @@ void psm_rec_free(struct psm_rec *r);
  * compiled patterns; time is linear in the output.
  */
 #define PSM_PROMPT_LINE_MAX 256		/* the line's last bytes kept */
+#define PSM_PROMPT_BULK 4096		/* a chunk longer than this is read from its last line */
 #define PSM_PROMPT_ADDED_MAX 32		/* patterns psm_prompt_add() takes */
 struct psm_prompt_re;			/* a compiled pattern (prompt.c) */
 struct psm_prompt {
@@ -302,6 +317,7 @@ struct psm_prompt {
 	bool changed;			/* the line changed since it was matched */
 	bool active;			/* the answer for the line as last matched */
 	unsigned long matches;		/* times the line was matched */
+	uint64_t lines;			/* lines that ended (with text on them) */
 	struct psm_prompt_re *re;	/* the built-in patterns, then the added ones */
 	size_t nbuiltin, nre;
 };
@@ -309,8 +325,27 @@ int psm_prompt_init(struct psm_prompt *p, struct psm_error *e);
 int psm_prompt_add(struct psm_prompt *p, const char *ere, struct psm_error *e);
 void psm_prompt_output(struct psm_prompt *p, const void *data, size_t n);
 bool psm_prompt_active(const struct psm_prompt *p);
+uint64_t psm_prompt_lines(const struct psm_prompt *p);
 const char *psm_prompt_line(const struct psm_prompt *p, size_t *len);
 void psm_prompt_free(struct psm_prompt *p);
+
+/* privsep.c: a recorder set-user-id on its own user (see the file's top comment). */
+struct psm_priv {
+	uid_t user;			/* who is recorded: the real id at start */
+	uid_t recorder;			/* the recorder's user: the effective id at start */
+	bool on;			/* they differ: the program runs set-user-id */
+};
+void psm_priv_init(struct psm_priv *p);
+int psm_priv_sanitize(const struct psm_priv *p, struct psm_error *e);
+int psm_priv_become_user(const struct psm_priv *p, struct psm_error *e);
+int psm_priv_become_recorder(const struct psm_priv *p, struct psm_error *e);
+void psm_priv_files_as_user(const struct psm_priv *p, bool user);
+int psm_priv_split(const struct psm_priv *p, struct psm_error *e);
+int psm_priv_trusted(const struct psm_priv *p, const char *path, bool dir,
+    struct psm_error *e);
+
+/* proc.c: the processes below a process (a session that must end whole). */
+int psm_proc_signal_below(pid_t root, int sig);
 
 /* seal.c: the text psm-seal adds to a line (no hashing: see psm_crypto.h). */
 #define PSM_SEAL_TAG_LEN 8		/* the stream id's first 8 characters */

@@ -6,6 +6,8 @@
  * (after the start event, written again when it was the one lost).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +36,10 @@ psm_rec_init(struct psm_rec *r, int fd, const char *path, const char *sid,
 	r->regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 	r->t0 = psm_mono_usec();
 	r->last_flush = r->t0;
+	r->write_timeout = PSM_REC_WRITE_TIMEOUT;
+	/* A pipe or FIFO whose reader stops must not stop the session: writes wait a bounded time. */
+	if (!r->regular)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return 0;
 }
 
@@ -58,7 +64,7 @@ psm_rec_failing(const struct psm_rec *r)
 	return r->failed;
 }
 
-/* Echo-off input not yet reported goes out before anything later. */
+/* Withheld input not yet reported goes out before anything later. */
 static void
 emit_withheld(struct psm_rec *r)
 {
@@ -69,13 +75,17 @@ emit_withheld(struct psm_rec *r)
 	r->withheld = 0;
 	if (r->failed) {
 		r->lost_events++;
-		return;
+	} else {
+		psm_ev_begin(&r->buf, r->sid, r->seq++, r->withheld_t, "withheld");
+		psm_ev_str(&r->buf, "stream", "in");
+		psm_ev_u64(&r->buf, "bytes", n);
+		psm_ev_str(&r->buf, "reason", r->withheld_reason);
+		if (r->escrow != NULL)
+			r->escrow(r->escrow_ctx, &r->buf, r->held, r->nheld);
+		psm_ev_end(&r->buf);
 	}
-	psm_ev_begin(&r->buf, r->sid, r->seq++, r->withheld_t, "withheld");
-	psm_ev_str(&r->buf, "stream", "in");
-	psm_ev_u64(&r->buf, "bytes", n);
-	psm_ev_str(&r->buf, "reason", "echo-off");
-	psm_ev_end(&r->buf);
+	explicit_bzero(r->held, r->nheld);
+	r->nheld = 0;
 }
 
 /*
@@ -108,11 +118,56 @@ psm_rec_end_event(struct psm_rec *r)
 	psm_buf_add(&r->start_line, r->buf.data + r->event_at, r->buf.len - r->event_at);
 }
 
+/*
+ * Typed bytes kept out of the stream (a password): counted in a "withheld"
+ * event, and with an escrow (psm_rec_set_escrow) sealed into it. Reads in
+ * a row for the same reason make one event, of at most PSM_REC_HELD_MAX
+ * bytes when they are escrowed.
+ */
 void
-psm_rec_withhold(struct psm_rec *r, size_t n)
+psm_rec_withhold(struct psm_rec *r, const void *data, size_t n, const char *reason)
 {
-	r->withheld += n;
-	r->withheld_t = psm_rec_now(r);
+	const unsigned char *p = data;
+
+	if (r->withheld > 0 && strcmp(reason, r->withheld_reason) != 0)
+		emit_withheld(r);
+	while (n > 0) {
+		size_t take = n;
+
+		if (r->escrow != NULL) {
+			if (r->nheld == sizeof r->held)
+				emit_withheld(r);
+			if (take > sizeof r->held - r->nheld)
+				take = sizeof r->held - r->nheld;
+			memcpy(r->held + r->nheld, p, take);
+			r->nheld += take;
+		}
+		if (r->withheld == 0)
+			r->withheld_t = psm_rec_now(r);
+		r->withheld += take;
+		r->withheld_reason = reason;
+		p += take;
+		n -= take;
+	}
+}
+
+/*
+ * Seal withheld bytes into their event: escrow(ctx, ev, p, n) adds its
+ * keys to the event being built in ev.
+ */
+void
+psm_rec_set_escrow(struct psm_rec *r,
+    void (*escrow)(void *ctx, struct psm_buf *ev, const void *p, size_t n), void *ctx)
+{
+	r->escrow = escrow;
+	r->escrow_ctx = ctx;
+}
+
+/* How long one flush may wait for a recording that does not take its writes. */
+void
+psm_rec_set_write_timeout(struct psm_rec *r, uint64_t usec)
+{
+	r->write_timeout = usec;
 }
 
 static void
@@ -237,20 +292,57 @@ count_unwritten(struct psm_rec *r, const char *p, size_t n)
 	psm_buf_free(&payload);
 }
 
-/* Write as much of p as the file takes; sets r->errnum when short. */
+/*
+ * Wait until the recording takes writes again, at most until the
+ * deadline. A recording that stalled once (a reader that stopped) is not
+ * waited for again until a write goes through: the session must not hang
+ * on each attempt.
+ */
+static bool
+writable_before(struct psm_rec *r, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = r->fd, .events = POLLOUT };
+
+	for (;;) {
+		uint64_t now = psm_mono_usec();
+
+		if (r->stalled || now >= deadline)
+			return false;
+		int ms = (int)((deadline - now + 999) / 1000);
+		int n = poll(&pfd, 1, ms);
+		if (n > 0)
+			return true;
+		if (n < 0 && errno != EINTR)
+			return false;
+	}
+}
+
+/*
+ * Write as much of p as the recording takes, waiting at most the write
+ * timeout for a reader that is slow; sets r->errnum when short.
+ */
 static size_t
 write_some(struct psm_rec *r, const char *p, size_t n)
 {
+	uint64_t deadline = psm_mono_usec() + r->write_timeout;
 	size_t done = 0;
 
 	while (done < n) {
 		ssize_t w = write(r->fd, p + done, n - done);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EAGAIN) {
+			if (writable_before(r, deadline))
+				continue;
+			r->stalled = true;
+			r->errnum = ETIMEDOUT;
+			break;
+		}
 		if (w <= 0) {
 			r->errnum = w < 0 ? errno : EIO;
 			break;
 		}
+		r->stalled = false;
 		done += (size_t)w;
 	}
 	return done;
@@ -329,6 +421,7 @@ retry_after_failure(struct psm_rec *r)
 int
 psm_rec_flush(struct psm_rec *r, struct psm_error *e)
 {
+	emit_withheld(r);
 	r->last_flush = psm_mono_usec();
 	if ((r->failed ? retry_after_failure(r) : write_buffer(r)) == 0)
 		return 0;
@@ -363,4 +456,5 @@ psm_rec_free(struct psm_rec *r)
 {
 	psm_buf_free(&r->buf);
 	psm_buf_free(&r->start_line);
+	explicit_bzero(r->held, sizeof r->held);
 }
