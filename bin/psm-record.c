@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -27,19 +28,40 @@
 #include <unistd.h>
 
 #include "psm.h"
+#include "psm_crypto.h"
 
 #define KILL_GRACE_USEC (5 * UINT64_C(1000000))
 #define WARN_BEFORE_USEC (60 * UINT64_C(1000000))
 #define DRAIN_QUIET_USEC (200 * UINT64_C(1000))
+#define DRAIN_MAX_USEC (2 * UINT64_C(1000000))	/* output after the command ended, at most */
+#define EOF_RETRY_USEC (300 * UINT64_C(1000))
+#define EOF_SENDS_MAX 5
+#define FILTER_WAIT_USEC (10 * UINT64_C(1000000))
 #define INPUT_PENDING_MAX (64 * 1024)
 #define MASTER_RETRY_USEC (250 * UINT64_C(1000))
+#define WITHHOLD_LINE_MAX 1024		/* bytes of one withheld line, at most */
+
+#define PROMPTS_MAX 32
 
 struct options {
 	const char *output;
-	bool no_input, no_pty, fail_open;
+	const char *escrow;		/* a public key file */
+	const char *prompts[PROMPTS_MAX];
+	int nprompts;
+	bool no_input, no_pty, fail_open, quiet;
 	uint64_t max_time;
 	char **command;		/* NULL: the user's shell */
 	const char *shell_command;	/* -c STRING */
+};
+
+/*
+ * Output on its way to the caller. While some waits (a slow or
+ * non-blocking stdout), the command's output is not read: it waits in
+ * the terminal, and the recording never runs ahead of what was shown.
+ */
+struct shown {
+	int fd;			/* STDOUT_FILENO or STDERR_FILENO; -1 once dead */
+	struct psm_buf pending;
 };
 
 struct session {
@@ -47,30 +69,50 @@ struct session {
 	struct psm_rec rec;
 	struct psm_loop loop;
 	char *path;		/* of the recording */
-	bool default_path;	/* print it at the end */
+	bool new_file;		/* a new file (DIR/ or the default): its name is printed */
+	struct psm_priv priv;	/* set-user-id: the user's and the recorder's ids */
+	pid_t filter_pid;	/* the filter the recording goes into, or 0 */
+	int filter_status;
+	bool filter_done;
+	struct psm_escrow escrow;
 	pid_t pid;
 	int master;		/* pty mode: the master, else -1 */
 	int out, err;		/* where the command's output comes from */
 	int in;			/* where its input goes, -1 once closed */
 	int stdin_fd;		/* STDIN_FILENO, for the loop */
-	bool stdin_open, stdin_tty, stdout_ok;
+	bool stdin_open, stdin_tty;
+	struct shown show[2];	/* the command's output on our stdout and stderr */
 	bool input_seen, input_ended_line, close_in_when_drained;
+	enum { WITHHOLD_NONE, WITHHOLD_LINE, WITHHOLD_SPENT } withhold;
+	const char *withhold_reason;	/* of the period: "echo-off" or "prompt" */
+	size_t withheld_line;		/* bytes withheld of the line so far */
+	uint64_t spent_at_line;		/* the output's line count when the line ended */
+	bool limit_said;		/* the withhold-limit event of the period */
+	uint64_t out_lines;		/* line feeds in the output so far */
 	struct psm_buf pending_in;
 	struct termios saved;
+	struct psm_prompt prompt;	/* password prompts in the output */
 	bool raw;
 	unsigned short cols, rows;
 	/* The loop's timers: monotonic microseconds, 0 for none. */
 	uint64_t warn_at, deadline, kill_at;
 	uint64_t master_retry_at;	/* the command closed its terminal: poll again then */
 	uint64_t drain_until;		/* the command has ended: its output is over then */
+	uint64_t hard_stop_at;		/* the session ends then, whatever still writes */
+	uint64_t eof_at;		/* input ended: give the command its end of file */
+	uint64_t last_output_at, last_round, stopped_at;
+	int eof_sent;
 	uint64_t flush_at;		/* of the recording */
 	const char *reason;
 	int caught;		/* the signal that stopped psm-record, or 0 */
-	bool ending, child_done, record_failed;
+	bool ending, child_done, orphans_gone, record_failed;
 	int status;
 };
 
 static struct termios *restore_tty;
+
+static void reap_children(struct session *s);
+static void window_changed(struct session *s);
 
 static void
 usage(void)
@@ -82,27 +124,40 @@ usage(void)
 static void
 help(void)
 {
-	printf("Usage: psm-record [-o FILE|DIR/] [options] [--] [COMMAND [ARG...] | -c STRING]\n"
+	printf("Usage: psm-record [-o FILE|DIR/|'|COMMAND'] [options] [--] [COMMAND [ARG...] | -c STRING]\n"
 	    "Run COMMAND (default: your login shell) on a pseudo-terminal and record\n"
 	    "the session as a psm stream.\n\n"
-	    "  -o, --output=FILE      append the recording to FILE (DIR/: a new file per session)\n"
+	    "  -o, --output=FILE      append the recording to FILE (DIR/: a new file per\n"
+	    "                         session; '|COMMAND': into COMMAND's standard input)\n"
 	    "  -c, --command=STRING   run STRING with the session's shell, as a shell's -c does\n"
+	    "  -q, --quiet            do not say where the recording goes\n"
+	    "      --escrow=PUBKEY    seal withheld input (passwords) to this auditor's key\n"
+	    "      --prompt=REGEX     also take output lines matching REGEX as password prompts\n"
 	    "      --no-input         do not record typed input\n"
 	    "      --no-pty           run COMMAND on pipes; record stdout and stderr apart\n"
 	    "      --fail-open        keep the session going when the recording cannot be written\n"
 	    "      --max-time=DURATION  end the session after DURATION (90s, 15m, 2h, 1d)\n"
 	    "  -h, --help             show this help and exit\n"
-	    "  -V, --version          show the version and exit\n");
+	    "  -V, --version          show the version and exit\n\n"
+	    "Without -o the recording is a new file in $XDG_STATE_HOME/psm/\n"
+	    "(~/.local/state/psm/). Installed set-user-id (make install-hardened), it is\n"
+	    "a new file in %s/, fed through %s/record-filter if there is one.\n\n"
+	    "Exit status: the command's (128+N if it was killed by signal N); 2 usage\n"
+	    "error; 4 the recording could not be written or the session not started.\n",
+	    PSM_SPOOL_DIR, PSM_CONF_DIR);
 	exit(PSM_EXIT_OK);
 }
 
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME };
+	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME, OPT_ESCROW, OPT_PROMPT };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "command", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "escrow", required_argument, NULL, OPT_ESCROW },
+		{ "prompt", required_argument, NULL, OPT_PROMPT },
 		{ "no-input", no_argument, NULL, OPT_NO_INPUT },
 		{ "no-pty", no_argument, NULL, OPT_NO_PTY },
 		{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
@@ -113,10 +168,19 @@ parse_options(int argc, char **argv, struct options *opt)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+o:c:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:c:qhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': opt->output = optarg; break;
 		case 'c': opt->shell_command = optarg; break;
+		case 'q': opt->quiet = true; break;
+		case OPT_ESCROW: opt->escrow = optarg; break;
+		case OPT_PROMPT:
+			if (opt->nprompts == PROMPTS_MAX) {
+				warnx("more than %d --prompt patterns", PROMPTS_MAX);
+				usage();
+			}
+			opt->prompts[opt->nprompts++] = optarg;
+			break;
 		case OPT_NO_INPUT: opt->no_input = true; break;
 		case OPT_NO_PTY: opt->no_pty = true; break;
 		case OPT_FAIL_OPEN: opt->fail_open = true; break;
@@ -137,6 +201,22 @@ parse_options(int argc, char **argv, struct options *opt)
 		warnx("-c STRING and a COMMAND exclude each other");
 		usage();
 	}
+}
+
+/*
+ * Set-user-id, psm-record takes nothing from its user that would weaken
+ * the recording: where it goes, what it leaves out, whether it may fail.
+ */
+static void
+refuse_weakening(const struct options *opt)
+{
+	const char *which = opt->output ? "-o" : opt->no_input ? "--no-input" :
+	    opt->fail_open ? "--fail-open" : opt->escrow ? "--escrow" : NULL;
+
+	if (which == NULL)
+		return;
+	warnx("%s is not allowed in a set-user-id recorder", which);
+	usage();
 }
 
 /* Whether path is this very program (psm-record as a user's login shell). */
@@ -282,18 +362,41 @@ start_on_new_line(int fd, const char *path)
 	}
 }
 
-/* -o FILE appends (created 0600); DIR/ and the default get a new file. */
+static void
+xpipe(int fds[2])
+{
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		err(PSM_EXIT_OS, "pipe");
+}
+
+/* The name of a new recording: its start time and session id. */
+static void
+recording_name(char *out, size_t size, const char *sid)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(out, size, "%s-%s.jsonl", stamp, sid);
+}
+
+/*
+ * -o FILE appends (created 0600); DIR/ and the default get a new file.
+ * Opened without waiting: a FIFO with no reader is an error, not a hang.
+ */
 static int
 open_output(struct session *s, const char *output, const char *sid)
 {
-	char path[PATH_MAX], stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
+	char path[PATH_MAX], name[128];
 	char *dir;
 	int fd;
 
 	if (output != NULL && !is_directory(output)) {
-		fd = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+		fd = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+		if (fd < 0 && errno == ENXIO)
+			errx(PSM_EXIT_OS, "%s: no process reads it", output);
 		if (fd < 0)
 			err(PSM_EXIT_OS, "%s", output);
 		s->path = xstrdup(output);
@@ -301,13 +404,12 @@ open_output(struct session *s, const char *output, const char *sid)
 		return fd;
 	}
 	dir = output ? xstrdup(output) : default_dir();
-	s->default_path = output == NULL;
+	s->new_file = true;
 	size_t n = strlen(dir);
 	while (n > 1 && dir[n - 1] == '/')
 		dir[--n] = '\0';
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-	if (snprintf(path, sizeof path, "%s/%s-%s.jsonl", dir, stamp, sid) >= (int)sizeof path)
+	recording_name(name, sizeof name, sid);
+	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
 		errx(PSM_EXIT_OS, "%s: path too long", dir);
 	free(dir);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
@@ -315,6 +417,122 @@ open_output(struct session *s, const char *output, const char *sid)
 		err(PSM_EXIT_OS, "%s", path);
 	s->path = xstrdup(path);
 	return fd;
+}
+
+/*
+ * Set-user-id: a new file in the spool, which must be the recorder's and
+ * writable by no one else; opened below the directory's descriptor, no
+ * symbolic link followed.
+ */
+static int
+open_spool(struct session *s, const char *sid)
+{
+	char name[128], path[PATH_MAX];
+	struct psm_error e;
+	int dir, fd;
+
+	if (psm_priv_trusted(&s->priv, PSM_SPOOL_DIR, true, &e) < 0)
+		xpsm_die(&e);
+	dir = open(PSM_SPOOL_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir < 0)
+		err(PSM_EXIT_OS, "%s", PSM_SPOOL_DIR);
+	recording_name(name, sizeof name, sid);
+	snprintf(path, sizeof path, "%s/%s", PSM_SPOOL_DIR, name);
+	fd = openat(dir, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		err(PSM_EXIT_OS, "%s", path);
+	close(dir);
+	s->path = xstrdup(path);
+	s->new_file = true;
+	return fd;
+}
+
+/* The filter's environment when set-user-id: nothing of the user's. */
+static void
+clean_environment(const char *sid)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	clearenv();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	setenv("PSM_SID", sid, 1);
+	if (pw != NULL)
+		setenv("PSM_USER", pw->pw_name, 1);
+}
+
+/*
+ * The recording into a filter's standard input (psm-redact, psm-seal): a
+ * pipe, and the filter on its other end with out as its standard output
+ * (-1: ours). Set-user-id, the filter runs with the recorder's ids alone,
+ * so that the recorded user cannot kill it, and with a clean environment.
+ */
+static int
+start_filter(struct session *s, char *const argv[], int out, int errlog, const char *sid)
+{
+	int p[2];
+	struct psm_error e;
+
+	xpipe(p);
+	if ((s->filter_pid = fork()) < 0)
+		err(PSM_EXIT_OS, "fork");
+	if (s->filter_pid == 0) {
+		setpgid(0, 0);	/* the caller's terminal signals are not its own */
+		dup2(p[0], STDIN_FILENO);
+		if (out >= 0)
+			dup2(out, STDOUT_FILENO);
+		if (errlog >= 0)
+			dup2(errlog, STDERR_FILENO);
+		if (psm_priv_become_recorder(&s->priv, &e) < 0) {
+			dprintf(STDERR_FILENO, "psm-record: %s\n", e.msg);
+			_exit(126);
+		}
+		if (s->priv.on)
+			clean_environment(sid);
+		execv(argv[0], argv);
+		dprintf(STDERR_FILENO, "psm-record: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	if (out >= 0)
+		close(out);
+	if (errlog >= 0)
+		close(errlog);
+	return p[1];
+}
+
+/* -o '|COMMAND': the shell runs COMMAND with the recording as its input. */
+static int
+open_pipeline(struct session *s, const char *command, const char *sid)
+{
+	char *argv[] = { "/bin/sh", "-c", (char *)command + 1, NULL };
+
+	s->path = xstrdup(command);
+	return start_filter(s, argv, -1, -1, sid);
+}
+
+/*
+ * Set-user-id: the spool file, through CONFDIR/record-filter when there
+ * is one (trusted as the spool is); its messages go to filter.log there.
+ */
+static int
+open_hardened(struct session *s, const char *sid)
+{
+	static char filter[] = PSM_CONF_DIR "/record-filter";
+	char *argv[] = { filter, NULL };
+	struct psm_error e;
+	int fd = open_spool(s, sid);
+
+	if (psm_priv_trusted(&s->priv, filter, false, &e) < 0) {
+		if (e.errnum == ENOENT)
+			return fd;
+		xpsm_die(&e);
+	}
+	if (psm_priv_trusted(&s->priv, PSM_CONF_DIR, true, &e) < 0)
+		xpsm_die(&e);
+	int log = open(PSM_SPOOL_DIR "/filter.log", O_WRONLY | O_APPEND | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0640);
+	return start_filter(s, argv, fd, log, sid);
 }
 
 static void
@@ -404,17 +622,23 @@ record_start(struct session *s, char **argv)
 }
 
 static void
-exec_command(const char *file, char **argv)
+exec_command(struct session *s, const char *file, char **argv)
 {
+	struct psm_error e;
 	sigset_t none;
 
+	if (psm_priv_become_user(&s->priv, &e) < 0) {
+		dprintf(STDERR_FILENO, "psm-record: %s\n", e.msg);
+		_exit(126);
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 	execvp(file, argv);
-	int e = errno;
-	dprintf(STDERR_FILENO, "psm-record: %s: %s\n", file, strerror(e));
-	_exit(e == ENOENT ? 127 : 126);
+	int errnum = errno;
+	dprintf(STDERR_FILENO, "psm-record: %s: %s\n", file, strerror(errnum));
+	_exit(errnum == ENOENT ? 127 : 126);
 }
 
 /* The command on a new pseudo-terminal, as the leader of its own session. */
@@ -427,7 +651,10 @@ spawn_pty(struct session *s, const char *file, char **argv)
 
 	struct psm_error e;
 
-	if (psm_pty_open(&s->master, &slave, name, sizeof name, &e) < 0)
+	psm_priv_files_as_user(&s->priv, true);	/* the terminal is the user's */
+	int opened = psm_pty_open(&s->master, &slave, name, sizeof name, &e);
+	psm_priv_files_as_user(&s->priv, false);
+	if (opened < 0)
 		xpsm_die(&e);
 	if (s->stdin_tty)
 		tcsetattr(slave, TCSANOW, &s->saved);
@@ -441,19 +668,12 @@ spawn_pty(struct session *s, const char *file, char **argv)
 		dup2(slave, STDIN_FILENO);
 		dup2(slave, STDOUT_FILENO);
 		dup2(slave, STDERR_FILENO);
-		exec_command(file, argv);
+		exec_command(s, file, argv);
 	}
 	close(slave);
 	fcntl(s->master, F_SETFL, fcntl(s->master, F_GETFL) | O_NONBLOCK);
 	s->out = s->in = s->master;
 	s->err = -1;
-}
-
-static void
-xpipe(int fds[2])
-{
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		err(PSM_EXIT_OS, "pipe");
 }
 
 /* --no-pty: the command on three pipes, in a process group of its own. */
@@ -473,7 +693,7 @@ spawn_pipes(struct session *s, const char *file, char **argv)
 		dup2(in[0], STDIN_FILENO);
 		dup2(out[1], STDOUT_FILENO);
 		dup2(er[1], STDERR_FILENO);
-		exec_command(file, argv);
+		exec_command(s, file, argv);
 	}
 	setpgid(s->pid, s->pid);
 	close(in[0]);
@@ -487,19 +707,28 @@ spawn_pipes(struct session *s, const char *file, char **argv)
 	fcntl(s->err, F_SETFL, fcntl(s->err, F_GETFL) | O_NONBLOCK);
 }
 
-/* Ask the session to end: SIGHUP (and SIGCONT, for stopped jobs) to it. */
+/*
+ * Ask the session to end: sig (and SIGCONT, for stopped jobs) to its
+ * process group, the terminal's foreground group and every process below
+ * psm-record (the child subreaper), so that a process that left the
+ * session (setsid, a double fork) is asked too.
+ */
 static void
 hang_up(struct session *s, int sig)
 {
-	if (s->child_done)
+	if (s->child_done && s->orphans_gone)
 		return;
 	pid_t fg = s->master >= 0 ? tcgetpgrp(s->master) : -1;
-	kill(-s->pid, sig);
-	kill(-s->pid, SIGCONT);
+	if (!s->child_done) {
+		kill(-s->pid, sig);
+		kill(-s->pid, SIGCONT);
+	}
 	if (fg > 0 && fg != s->pid) {
 		kill(-fg, sig);
 		kill(-fg, SIGCONT);
 	}
+	psm_proc_signal_below(getpid(), sig);
+	psm_proc_signal_below(getpid(), SIGCONT);
 }
 
 static void
@@ -513,19 +742,27 @@ end_session(struct session *s, const char *reason, int sig)
 	s->kill_at = psm_mono_usec() + KILL_GRACE_USEC;
 }
 
-/* A timer: the grace time after the hang-up is over. */
+/*
+ * A timer: the grace time after the hang-up is over. Everything below
+ * psm-record is killed, again until nothing is left (a process may fork
+ * between two passes); then the session ends whatever still writes to
+ * its terminal (a process of other ids, that psm-record may not kill,
+ * gets the terminal's hang-up).
+ */
 static void
 kill_session(void *ctx)
 {
 	struct session *s = ctx;
 
 	s->kill_at = 0;
-	if (s->child_done)
-		return;
 	pid_t fg = s->master >= 0 ? tcgetpgrp(s->master) : -1;
-	kill(-s->pid, SIGKILL);
+	if (!s->child_done)
+		kill(-s->pid, SIGKILL);
 	if (fg > 0 && fg != s->pid)
 		kill(-fg, SIGKILL);
+	for (int pass = 0; pass < 16 && psm_proc_signal_below(getpid(), SIGKILL) > 0; pass++)
+		reap_children(s);
+	s->hard_stop_at = psm_mono_usec() + DRAIN_QUIET_USEC;
 }
 
 /* Fail-closed: a session that cannot be recorded does not go on. */
@@ -561,19 +798,156 @@ echo_off(struct session *s)
 static void
 input_ended(struct session *s)
 {
-	struct termios t;
-
 	s->stdin_open = false;
 	if (s->opt->no_pty) {
 		s->close_in_when_drained = true;
 		return;
 	}
-	if (s->stdin_tty || tcgetattr(s->master, &t) < 0 || !(t.c_lflag & ICANON))
+	if (!s->stdin_tty)
+		s->eof_at = psm_mono_usec();	/* send_eof(), once the input before it is written */
+}
+
+/*
+ * A timer: the end of input without a terminal, as the end-of-file key.
+ * The terminal's mode is read when the key is sent, not when input ended:
+ * a shell switches between canonical mode (its commands) and raw mode
+ * (readline). A key sent while the terminal is canonical but read after
+ * the switch reaches readline as a NUL byte; so while the command runs on
+ * in raw mode, quiet, the key is sent again, a few times.
+ */
+static void
+send_eof(void *ctx)
+{
+	struct session *s = ctx;
+	struct termios t;
+	uint64_t now = psm_mono_usec();
+
+	s->eof_at = 0;
+	if (s->child_done || s->master < 0 || s->eof_sent >= EOF_SENDS_MAX ||
+	    tcgetattr(s->master, &t) < 0)
 		return;
-	/* A partial line needs one VEOF to be read and a second to be an EOF. */
-	if (s->input_seen && !s->input_ended_line)
-		psm_buf_addc(&s->pending_in, (char)t.c_cc[VEOF]);
-	psm_buf_addc(&s->pending_in, (char)t.c_cc[VEOF]);
+	bool canonical = t.c_lflag & ICANON;
+	bool waited = s->pending_in.len > 0 || (s->eof_sent > 0 &&
+	    (canonical || now - s->last_output_at < EOF_RETRY_USEC));
+	if (!waited) {
+		char eof = t.c_cc[VEOF] != _POSIX_VDISABLE ? (char)t.c_cc[VEOF] : 0x04;
+		/* A partial line needs one VEOF to be read and a second to be an EOF. */
+		if (s->eof_sent == 0 && canonical && s->input_seen && !s->input_ended_line)
+			psm_buf_addc(&s->pending_in, eof);
+		psm_buf_addc(&s->pending_in, eof);
+		s->eof_sent++;
+	}
+	s->eof_at = now + EOF_RETRY_USEC;
+}
+
+/*
+ * What ends a line typed at a prompt: Enter (CR in raw mode, LF once
+ * translated), and the end-of-file and interrupt keys, which also end it.
+ */
+static bool
+ends_typed_line(char c)
+{
+	return c == '\r' || c == '\n' || c == 0x04 || c == 0x03;
+}
+
+/* Why typed input would be withheld now: echo off, or a password prompt on the screen. */
+static const char *
+withhold_cause(struct session *s)
+{
+	if (echo_off(s))
+		return "echo-off";
+	if (psm_prompt_active(&s->prompt))
+		return "prompt";
+	return NULL;
+}
+
+/*
+ * Start, go on with or end a withholding period. A period withholds one
+ * line: a user who turns echo off for good (stty -echo; exec sh) or fakes
+ * a prompt hides one line, not a session. A new password prompt on a new
+ * line (sudo's "Sorry, try again.") starts a new period.
+ */
+static void
+update_withhold_period(struct session *s, const char *cause)
+{
+	bool typing_at_prompt = s->withhold == WITHHOLD_LINE &&
+	    strcmp(s->withhold_reason, "prompt") == 0;
+
+	if (cause == NULL && !typing_at_prompt) {
+		s->withhold = WITHHOLD_NONE;
+		return;
+	}
+	if (s->withhold == WITHHOLD_SPENT && psm_prompt_active(&s->prompt) &&
+	    s->out_lines != s->spent_at_line)
+		s->withhold = WITHHOLD_NONE;
+	if (s->withhold != WITHHOLD_NONE)
+		return;
+	s->withhold = WITHHOLD_LINE;
+	s->withhold_reason = cause;
+	s->withheld_line = 0;
+	s->limit_said = false;
+}
+
+/* How many of the first bytes typed are withheld: at most one line of a period. */
+static size_t
+withheld_part(struct session *s, const char *buf, size_t n)
+{
+	size_t i = 0;
+
+	update_withhold_period(s, withhold_cause(s));
+	if (s->withhold != WITHHOLD_LINE)
+		return 0;
+	while (i < n && s->withheld_line < WITHHOLD_LINE_MAX) {
+		s->withheld_line++;
+		if (ends_typed_line(buf[i++])) {
+			s->withhold = WITHHOLD_SPENT;
+			s->spent_at_line = s->out_lines;
+			return i;
+		}
+	}
+	if (s->withheld_line >= WITHHOLD_LINE_MAX)
+		s->withhold = WITHHOLD_SPENT;
+	return i;
+}
+
+/* Input typed during a withholding period but past its one line: recorded, and said once. */
+static void
+record_past_limit(struct session *s)
+{
+	struct psm_buf *b;
+
+	if (s->withhold != WITHHOLD_SPENT || s->limit_said)
+		return;
+	s->limit_said = true;
+	if ((b = psm_rec_begin(&s->rec, "withhold-limit")) == NULL)
+		return;
+	psm_ev_str(b, "stream", "in");
+	psm_ev_str(b, "reason", s->withhold_reason);
+	psm_ev_str(b, "limit", s->withheld_line >= WITHHOLD_LINE_MAX ? "line-too-long" : "one-line");
+	psm_rec_end_event(&s->rec);
+}
+
+/*
+ * Record before forward: typed input is in the recording (its write has
+ * returned) before the command can read it. Returns -1 when it could not
+ * be recorded: then it never reaches the command (unless --fail-open).
+ */
+static int
+record_input(struct session *s, const char *buf, size_t n)
+{
+	struct psm_error e;
+	size_t held = withheld_part(s, buf, n);
+
+	if (held > 0)
+		psm_rec_withhold(&s->rec, buf, held, s->withhold_reason);
+	if (held < n) {
+		record_past_limit(s);
+		psm_rec_data(&s->rec, PSM_IN, buf + held, n - held);
+	}
+	if (psm_rec_flush(&s->rec, &e) == 0)
+		return 0;
+	recording_failed(s, &e);
+	return s->opt->fail_open ? 0 : -1;
 }
 
 /*
@@ -594,15 +968,14 @@ read_input(void *ctx, int fd, short revents)
 		input_ended(s);
 		return;
 	}
-	if (!s->opt->no_input) {
-		if (echo_off(s))
-			psm_rec_withhold(&s->rec, (size_t)n);
-		else
-			psm_rec_data(&s->rec, PSM_IN, buf, (size_t)n);
+	if (!s->opt->no_input && record_input(s, buf, (size_t)n) < 0) {
+		explicit_bzero(buf, (size_t)n);
+		return;
 	}
 	s->input_seen = true;
 	s->input_ended_line = buf[n - 1] == '\n' || buf[n - 1] == '\r';
 	psm_buf_add(&s->pending_in, buf, (size_t)n);
+	explicit_bzero(buf, (size_t)n);
 }
 
 static short
@@ -640,7 +1013,58 @@ want_write(void *ctx)
 	return s->pending_in.len > 0 || s->close_in_when_drained ? POLLOUT : 0;
 }
 
-/* Output of the command (stream PSM_OUT or PSM_ERR): show it, record it. */
+/* The caller's output is gone (`psm-record ... | head -1`): the session ends, as a pipeline would. */
+static void
+output_closed(struct session *s, struct shown *o)
+{
+	o->fd = -1;
+	o->pending.len = 0;
+	end_session(s, "output-closed", SIGHUP);
+}
+
+/* Show what waits; a write that would block is tried again when the loop says so. */
+static void
+write_shown(void *ctx, int fd, short revents)
+{
+	struct session *s = ctx;
+	struct shown *o = fd == s->show[1].fd ? &s->show[1] : &s->show[0];
+
+	(void)revents;
+	while (o->pending.len > 0) {
+		ssize_t w = write(o->fd, o->pending.data, o->pending.len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return;
+		if (w <= 0) {
+			output_closed(s, o);
+			return;
+		}
+		psm_buf_consume(&o->pending, (size_t)w);
+	}
+}
+
+static short
+want_shown(void *ctx, const struct shown *o)
+{
+	(void)ctx;
+	return o->fd >= 0 && o->pending.len > 0 ? POLLOUT : 0;
+}
+
+static short want_stdout(void *ctx) { return want_shown(ctx, &((struct session *)ctx)->show[0]); }
+static short want_stderr(void *ctx) { return want_shown(ctx, &((struct session *)ctx)->show[1]); }
+
+/* The command's output is read only when what came before it has been shown. */
+static short
+want_output(void *ctx)
+{
+	struct session *s = ctx;
+
+	return s->show[0].pending.len == 0 && s->show[1].pending.len == 0 ? POLLIN : 0;
+}
+
+/* Output of the command (stream PSM_OUT or PSM_ERR): record it, show it. */
 static void
 read_output(void *ctx, int polled, short revents)
 {
@@ -669,12 +1093,15 @@ read_output(void *ctx, int polled, short revents)
 		*fd = -1;
 		return;
 	}
-	int to = stream == PSM_ERR ? STDERR_FILENO : STDOUT_FILENO;
-	struct psm_error e;
-
-	if (s->stdout_ok && psm_write_all(to, buf, (size_t)n, &e) < 0)
-		s->stdout_ok = false;	/* keep recording what no one sees */
+	s->last_output_at = psm_mono_usec();
 	psm_rec_data(&s->rec, stream, buf, (size_t)n);
+	psm_prompt_output(&s->prompt, buf, (size_t)n);
+	s->out_lines = psm_prompt_lines(&s->prompt);
+	struct shown *o = &s->show[stream == PSM_ERR];
+	if (o->fd >= 0) {
+		psm_buf_add(&o->pending, buf, (size_t)n);
+		write_shown(s, o->fd, POLLOUT);
+	}
 	if (s->child_done)
 		s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
 }
@@ -708,20 +1135,77 @@ window_changed(struct session *s)
 	psm_rec_end_event(&s->rec);
 }
 
+/* Wait for every child that ended: the command, and orphans given to us as subreaper. */
 static void
-child_exited(struct session *s)
+reap_children(struct session *s)
 {
 	int status;
+	pid_t pid;
 
-	if (s->child_done || waitpid(s->pid, &status, WNOHANG) != s->pid)
-		return;
-	s->child_done = true;
-	s->status = status;
-	s->drain_until = psm_mono_usec() + DRAIN_QUIET_USEC;
-	if (s->opt->no_pty)
-		s->close_in_when_drained = true;
-	if (s->master_retry_at)		/* its last output may wait there */
-		master_retry(s);
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->filter_pid) {
+			s->filter_done = true;
+			s->filter_status = status;
+		}
+		if (pid != s->pid || s->child_done)
+			continue;
+		s->child_done = true;
+		s->status = status;
+		uint64_t now = psm_mono_usec();
+		s->drain_until = now + DRAIN_QUIET_USEC;
+		if (!s->hard_stop_at)
+			s->hard_stop_at = now + DRAIN_MAX_USEC;
+		if (s->opt->no_pty)
+			s->close_in_when_drained = true;
+		if (s->master_retry_at)		/* its last output may wait there */
+			master_retry(s);
+	}
+	if (pid < 0 && errno == ECHILD)
+		s->orphans_gone = true;
+}
+
+/* A stop that psm-record saw coming (SIGTSTP): the terminal back as it was, then stop. */
+static void
+suspend(struct session *s, int signo)
+{
+	struct psm_buf *b;
+	struct psm_error e;
+
+	if ((b = psm_rec_begin(&s->rec, "suspend")) != NULL) {
+		psm_ev_u64(b, "signal", (uint64_t)signo);
+		psm_rec_end_event(&s->rec);
+	}
+	if (psm_rec_flush(&s->rec, &e) < 0)
+		recording_failed(s, &e);
+	restore_terminal();
+	s->stopped_at = psm_mono_usec();
+	raise(SIGSTOP);
+}
+
+/*
+ * Continued after a stop (SIGTSTP and fg, or a SIGSTOP that could not be
+ * caught): raw mode again, and an event that says for how long psm-record
+ * had not run (an upper bound of the stop when it was SIGSTOP).
+ */
+static void
+resume(struct session *s)
+{
+	struct psm_buf *b;
+	struct termios raw = s->saved;
+	uint64_t since = s->stopped_at ? s->stopped_at : s->last_round;
+
+	if (s->raw) {
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	if ((b = psm_rec_begin(&s->rec, "resume")) != NULL) {
+		psm_ev_u64(b, "signal", SIGCONT);
+		psm_ev_u64(b, "idle", psm_mono_usec() - since);
+		psm_rec_end_event(&s->rec);
+	}
+	s->stopped_at = 0;
+	if (!s->opt->no_pty)
+		window_changed(s);
 }
 
 static void
@@ -731,7 +1215,13 @@ on_signal(void *ctx, int signo)
 
 	switch (signo) {
 	case SIGCHLD:
-		child_exited(s);
+		reap_children(s);
+		break;
+	case SIGTSTP:
+		suspend(s, signo);
+		break;
+	case SIGCONT:
+		resume(s);
 		break;
 	case SIGWINCH:		/* only a terminal session has a window */
 		if (!s->opt->no_pty)
@@ -774,6 +1264,8 @@ flush_if_due(void *ctx)
 	bool was_failing = psm_rec_failing(&s->rec);
 	struct psm_error e;
 
+	s->last_round = psm_mono_usec();
+
 	if (psm_rec_tick(&s->rec, &e) < 0)
 		recording_failed(s, &e);
 	else if (was_failing && !psm_rec_failing(&s->rec) && s->opt->fail_open) {
@@ -790,9 +1282,14 @@ finished(void *ctx)
 
 	if (!s->child_done)
 		return false;
+	uint64_t now = psm_mono_usec();
+	if (s->hard_stop_at && now >= s->hard_stop_at)
+		return true;		/* output that goes on without the command */
+	if (s->show[0].pending.len > 0 || s->show[1].pending.len > 0)
+		return false;
 	if (s->out < 0 && s->err < 0)
 		return true;
-	return psm_mono_usec() >= s->drain_until;
+	return now >= s->drain_until;
 }
 
 /*
@@ -810,8 +1307,10 @@ setup_loop(struct session *s)
 	sigset_t set;
 
 	psm_loop_init(l);
-	psm_loop_add_fd(l, &s->out, NULL, read_output, s);
-	psm_loop_add_fd(l, &s->err, NULL, read_output, s);
+	psm_loop_add_fd(l, &s->out, want_output, read_output, s);
+	psm_loop_add_fd(l, &s->err, want_output, read_output, s);
+	psm_loop_add_fd(l, &s->show[0].fd, want_stdout, write_shown, s);
+	psm_loop_add_fd(l, &s->show[1].fd, want_stderr, write_shown, s);
 	psm_loop_add_fd(l, &s->stdin_fd, want_input, read_input, s);
 	psm_loop_add_fd(l, &s->in, want_write, write_input, s);
 	sigemptyset(&set);
@@ -821,6 +1320,8 @@ setup_loop(struct session *s)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGTSTP);
+	sigaddset(&set, SIGCONT);
 	if (psm_loop_signals(l, &set, on_signal, s, &e) < 0)
 		xpsm_die(&e);
 	signal(SIGPIPE, SIG_IGN);	/* a dead reader is an EPIPE, not a death */
@@ -829,6 +1330,8 @@ setup_loop(struct session *s)
 	psm_loop_add_timer(l, &s->kill_at, kill_session, s);
 	psm_loop_add_timer(l, &s->master_retry_at, master_retry, s);
 	psm_loop_add_timer(l, &s->drain_until, NULL, s);	/* for finished() */
+	psm_loop_add_timer(l, &s->hard_stop_at, NULL, s);
+	psm_loop_add_timer(l, &s->eof_at, send_eof, s);
 	s->flush_at = psm_rec_due(&s->rec);	/* then flush_if_due() keeps it */
 	psm_loop_add_timer(l, &s->flush_at, NULL, s);
 	psm_loop_add_after(l, flush_if_due, s);
@@ -885,10 +1388,12 @@ init_session(struct session *s, struct options *opt)
 
 	memset(s, 0, sizeof *s);
 	s->opt = opt;
+	psm_priv_init(&s->priv);
 	s->master = s->in = s->out = s->err = -1;
 	s->stdin_fd = STDIN_FILENO;
 	s->stdin_open = true;
-	s->stdout_ok = true;
+	s->show[0].fd = STDOUT_FILENO;
+	s->show[1].fd = STDERR_FILENO;
 	s->reason = "exit";
 	s->stdin_tty = tcgetattr(STDIN_FILENO, &s->saved) == 0;
 	s->cols = 80;
@@ -897,6 +1402,109 @@ init_session(struct session *s, struct options *opt)
 		s->cols = ws.ws_col;
 		s->rows = ws.ws_row;
 	}
+}
+
+/* The record's escrow callback: withheld bytes sealed into their event. */
+static void
+escrow_withheld(void *ctx, struct psm_buf *ev, const void *p, size_t n)
+{
+	const struct psm_escrow *x = ctx;
+	unsigned char box[PSM_REC_HELD_MAX + PSM_ESCROW_OVERHEAD];
+	char b64[((sizeof box + 2) / 3) * 4 + 1];
+
+	psm_escrow_seal(x, box, p, n);
+	psm_b64_encode(b64, box, n + PSM_ESCROW_OVERHEAD);
+	psm_ev_str(ev, "escrow_key", x->id);
+	psm_ev_str(ev, "escrow", b64);
+}
+
+/* --escrow PUBKEY, or set-user-id CONFDIR/escrow.pub when there is one. */
+static void
+setup_escrow(struct session *s, const char *path)
+{
+	static const char hardened_key[] = PSM_CONF_DIR "/escrow.pub";
+	struct psm_pubkey k;
+	struct psm_error e;
+
+	if (path == NULL && s->priv.on) {
+		if (psm_priv_trusted(&s->priv, hardened_key, false, &e) < 0) {
+			if (e.errnum == ENOENT)
+				return;
+			xpsm_die(&e);
+		}
+		path = hardened_key;
+	}
+	if (path == NULL)
+		return;
+	if (psm_pubkey_load(&k, path, &e) < 0 || psm_escrow_init(&s->escrow, &k, &e) < 0)
+		xpsm_die(&e);
+	psm_rec_set_escrow(&s->rec, escrow_withheld, &s->escrow);
+}
+
+/* Where the recording goes: a file, a new file in a directory, a pipeline or the spool. */
+static int
+open_recording(struct session *s, const char *sid)
+{
+	const char *o = s->opt->output;
+
+	if (s->priv.on)
+		return open_hardened(s, sid);
+	if (o != NULL && o[0] == '|')
+		return open_pipeline(s, o, sid);
+	return open_output(s, o, sid);
+}
+
+/* After the last event: the filter has all of the recording when psm-record returns. */
+static void
+wait_for_filter(struct session *s)
+{
+	uint64_t deadline = psm_mono_usec() + FILTER_WAIT_USEC;
+	int status;
+
+	if (s->filter_pid <= 0)
+		return;
+	while (!s->filter_done && psm_mono_usec() < deadline) {
+		pid_t pid = waitpid(s->filter_pid, &status, WNOHANG);
+		if (pid == s->filter_pid) {
+			s->filter_done = true;
+			s->filter_status = status;
+		} else {
+			usleep(10000);
+		}
+	}
+	if (!s->filter_done)
+		say(s, "%s: the filter has not ended; not waiting for it", s->path);
+	else if (s->filter_status != 0)
+		say(s, "%s: the filter failed (status %d)", s->path, exit_status(s->filter_status));
+	if (!s->filter_done || s->filter_status != 0)
+		s->record_failed = true;
+}
+
+static void
+prepare_prompts(struct session *s)
+{
+	struct psm_error e;
+
+	if (psm_prompt_init(&s->prompt, &e) < 0)
+		xpsm_die(&e);
+	for (int i = 0; i < s->opt->nprompts; i++)
+		if (psm_prompt_add(&s->prompt, s->opt->prompts[i], &e) < 0) {
+			warnx("%s", e.msg);
+			usage();
+		}
+}
+
+static void
+end_program(struct session *s, struct options *opt)
+{
+	psm_loop_free(&s->loop);
+	psm_rec_free(&s->rec);
+	psm_prompt_free(&s->prompt);
+	psm_buf_free(&s->pending_in);
+	psm_buf_free(&s->show[0].pending);
+	psm_buf_free(&s->show[1].pending);
+	free(s->path);
+	(void)opt;
 }
 
 int
@@ -908,18 +1516,26 @@ main(int argc, char **argv)
 	struct psm_error e;
 	int fd;
 
+	init_session(&s, &opt);
+	if (psm_priv_sanitize(&s.priv, &e) < 0)
+		xpsm_die(&e);
 	parse_options(argc, argv, &opt);
+	if (s.priv.on)
+		refuse_weakening(&opt);
+	prepare_prompts(&s);
 	cmd = command_to_run(&opt, &file);
 	if (invoked_by_sshd_without_pty(&opt))
 		opt.no_pty = true;
-	init_session(&s, &opt);
 	psm_new_sid(sid);
-	fd = open_output(&s, opt.output, sid);
+	fd = open_recording(&s, sid);
 	if (psm_rec_init(&s.rec, fd, s.path, sid, opt.fail_open, &e) < 0)
 		xpsm_die(&e);
+	setup_escrow(&s, opt.escrow);
 	record_start(&s, opt.command ? opt.command : cmd);
 	if (psm_rec_flush(&s.rec, &e) < 0 && !opt.fail_open)
 		errx(PSM_EXIT_OS, "%s: the session was not started", e.msg);
+	if (!opt.quiet && isatty(STDERR_FILENO))
+		say(&s, "recording to %s", s.path);	/* the user is told, before anything runs */
 	setenv("PSM_SID", sid, 1);
 	setup_loop(&s);
 	if (opt.max_time) {
@@ -927,24 +1543,28 @@ main(int argc, char **argv)
 		s.warn_at = opt.max_time > WARN_BEFORE_USEC ?
 		    s.deadline - WARN_BEFORE_USEC : psm_rec_t0(&s.rec);
 	}
-	if (opt.no_pty) {
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		err(PSM_EXIT_OS, "cannot become the session's subreaper");
+	if (opt.no_pty)
 		spawn_pipes(&s, file, cmd);
-	} else {
+	else
 		spawn_pty(&s, file, cmd);
-		if (s.stdin_tty)
-			enter_raw_mode(&s);
+	if (psm_priv_split(&s.priv, &e) < 0) {
+		kill(-s.pid, SIGKILL);
+		xpsm_die(&e);
 	}
+	if (!opt.no_pty && s.stdin_tty)
+		enter_raw_mode(&s);
 	if (psm_loop_run(&s.loop, finished, &s, &e) < 0)
 		xpsm_die(&e);
 	record_end(&s);
 	restore_terminal();
 	restore_tty = NULL;
-	if (s.default_path)
+	close(s.rec.fd);
+	wait_for_filter(&s);
+	if (s.new_file && !opt.quiet)
 		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
-	psm_loop_free(&s.loop);
-	psm_rec_free(&s.rec);
-	psm_buf_free(&s.pending_in);
-	free(s.path);
+	end_program(&s, &opt);
 	if (opt.command == NULL)
 		free(file);
 	if (s.record_failed && !opt.fail_open)
