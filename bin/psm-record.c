@@ -1562,7 +1562,8 @@ main(int argc, char **argv)
 	restore_tty = NULL;
 	close(s.rec.fd);
 	wait_for_filter(&s);
-	if (s.new_file && !opt.quiet)
+	/* Not into the output of `ssh host cmd` and the like, unless asked for no -o. */
+	if (s.new_file && !opt.quiet && (isatty(STDERR_FILENO) || opt.output == NULL))
 		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
 	end_program(&s, &opt);
 	if (opt.command == NULL)
