@@ -1557,13 +1557,15 @@ main(int argc, char **argv)
 		enter_raw_mode(&s);
 	if (psm_loop_run(&s.loop, finished, &s, &e) < 0)
 		xpsm_die(&e);
+	if (s.ending)		/* ended by psm-record: nothing of the session outlives it */
+		kill_session(&s);
 	record_end(&s);
 	restore_terminal();
 	restore_tty = NULL;
 	close(s.rec.fd);
 	wait_for_filter(&s);
 	/* Not into the output of `ssh host cmd` and the like, unless asked for no -o. */
-	if (s.new_file && !opt.quiet && (isatty(STDERR_FILENO) || opt.output == NULL))
+	if (s.new_file && !opt.quiet && (isatty(STDERR_FILENO) || (opt.output == NULL && !s.priv.on)))
 		fprintf(stderr, "psm-record: recorded in %s\n", s.path);
 	end_program(&s, &opt);
 	if (opt.command == NULL)

@@ -425,6 +425,10 @@ psm_rec_flush(struct psm_rec *r, struct psm_error *e)
 	r->last_flush = psm_mono_usec();
 	if ((r->failed ? retry_after_failure(r) : write_buffer(r)) == 0)
 		return 0;
+	if (r->errnum == ETIMEDOUT)
+		return psm_fail(e, PSM_E_OS, "%s: not read for %llu seconds",
+		    r->path ? r->path : "recording",
+		    (unsigned long long)(r->write_timeout / 1000000));
 	errno = r->errnum;
 	return psm_fail_errno(e, "%s", r->path ? r->path : "recording");
 }
