@@ -1,5 +1,5 @@
 # psm: privileged session management filters.
-# make [all|libtests|check|check-asan|demo|install|uninstall|clean|bench|fuzz]
+# make [all|libtests|check|check-asan|demo|install|install-hardened|uninstall|clean|bench|fuzz]
 
 VERSION = 0.1.0
 PREFIX ?= /usr/local
@@ -133,6 +133,22 @@ install: all
 	install -m 644 completions/_psm $(DESTDIR)$(ZSHCOMPDIR)/_psm
 	cp -R share/psm/. $(DESTDIR)$(DATADIR)/
 
+# psm-record set-user-id on a system user of its own, which owns the spool
+# (psm-record(1), "Set-user-id"). As root, with the SPOOLDIR and CONFDIR that
+# psm-record was built with; NO_USERADD=1 when the user exists
+# elsewhere (a DESTDIR for a package).
+install-hardened: install
+	if [ -z "$(NO_USERADD)" ] && ! getent passwd $(PSM_USER) >/dev/null; then \
+		useradd --system --user-group --home-dir $(SPOOLDIR) --no-create-home \
+			--shell /usr/sbin/nologin $(PSM_USER); fi
+	install -d -m 0750 $(DESTDIR)$(SPOOLDIR)
+	chown $(PSM_USER): $(DESTDIR)$(SPOOLDIR)
+	install -d -m 0755 $(DESTDIR)$(CONFDIR)
+	chown $(PSM_USER) $(DESTDIR)$(BINDIR)/psm-record
+	chmod 4755 $(DESTDIR)$(BINDIR)/psm-record
+	@[ -e $(DESTDIR)$(CONFDIR)/escrow.pub ] || echo "install-hardened: no $(CONFDIR)/escrow.pub:" \
+		"withheld input is dropped, not escrowed (psm-record(1), CAVEATS)" >&2
+
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
 		$(DESTDIR)$(BASHCOMPDIR)/$$p; done
@@ -144,4 +160,4 @@ clean:
 	rm -f $(BINS) $(LIBOBJ) lib/libpsm.a $(LIBTESTS)
 	rm -rf build demo
 
-.PHONY: all libtests deps lint-man check check-asan demo bench fuzz install uninstall clean
+.PHONY: all libtests deps lint-man check check-asan demo bench fuzz install install-hardened uninstall clean

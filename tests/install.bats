@@ -19,3 +19,13 @@ load helpers
 	run find "$dest" -type f
 	assert_output ''
 }
+
+@test "make install-hardened: psm-record set-user-id on the recorder's user, the spool its own" {
+	[ "$(id -u)" -eq 0 ] || skip "chown needs root"
+	dest=$BATS_TEST_TMPDIR/dest
+	run -0 --separate-stderr make -s -C "$BATS_TEST_DIRNAME/.." install-hardened DESTDIR="$dest" \
+		PREFIX=/opt/psm PSM_USER=nobody NO_USERADD=1 SPOOLDIR=/var/log/psm CONFDIR=/etc/psm
+	assert_stderr --partial 'no /etc/psm/escrow.pub'
+	run stat -c '%a %U' "$dest/opt/psm/bin/psm-record" "$dest/var/log/psm" "$dest/etc/psm"
+	assert_output $'4755 nobody\n750 nobody\n755 root'
+}
