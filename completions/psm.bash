@@ -75,7 +75,7 @@ _psm()
 	local cmd=${words[0]##*/} opts i
 	case $cmd in
 	psm-record)
-		opts='-o --output -c --command --no-input --no-pty --fail-open --max-time -h --help -V --version'
+		opts='-o --output -c --command -q --quiet --escrow --prompt --no-input --no-pty --fail-open --max-time -h --help -V --version'
 		# Options end at "--" or at the first operand: the command.
 		for ((i = 1; i < cword; i++)); do
 			case ${words[i]} in
@@ -86,7 +86,7 @@ _psm()
 			-c | --command)
 				return	# a shell command line: nothing to offer
 				;;
-			-o | --output | --max-time)
+			-o | --output | --max-time | --escrow | --prompt)
 				# the value; "--output = FILE" when bash split at the '='
 				[[ ${words[i + 1]-} == = ]] && ((i++))
 				((i++))
@@ -99,12 +99,12 @@ _psm()
 			esac
 		done
 		case $prev in
-		-o | --output)
+		-o | --output | --escrow)
 			_psm_files
 			return
 			;;
-		--max-time | -c | --command)
-			return	# a duration: 90s, 15m, 2h, 1d; a command line
+		--max-time | -c | --command | --prompt)
+			return	# a duration: 90s, 15m, 2h, 1d; a command line; a regex
 			;;
 		esac
 		$split && return
