@@ -75,9 +75,27 @@ chmod +x "$job"
 cat "$in" > /dev/null	# in the page cache before the first run
 
 tools="psm-record script tlog-rec ptycopy"
+# psm-record set-user-id (psm-record(1), "Set-user-id"), as root: a build of
+# its own whose spool is in $tmp, set-user-id on nobody: the cost of privilege
+# separation (the spool checks, the split ids, the sanitizing). No
+# record-filter: what a filter costs is the filter's (bench/seal.sh).
+suid=
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+	suid=$tmp/suid
+	chmod 711 "$tmp"
+	mkdir -p "$suid/spool" "$suid/conf"
+	make -s -C "$here/.." O="$suid/build" SPOOLDIR="$suid/spool" CONFDIR="$suid/conf" \
+		"$suid/build/bin/psm-record" >&2 || die "cannot build the set-user-id psm-record"
+	cp "$suid/build/bin/psm-record" "$suid/psm-record"
+	chown nobody "$suid/psm-record" "$suid/spool"
+	chmod 4755 "$suid/psm-record"
+	chmod 750 "$suid/spool"
+	tools="$tools psm-record-suid"
+fi
 log_of() {
 	case $1 in
 	psm-record) echo "$tmp/psm.jsonl" ;;
+	psm-record-suid) echo "$suid/spool" ;;
 	script) echo "$tmp/script.log" ;;
 	tlog-rec) echo "$tmp/tlog.json" ;;
 	ptycopy) echo "" ;;
@@ -88,6 +106,7 @@ cmd_of() {
 	log=$(log_of "$1")
 	case $1 in
 	psm-record) echo "$bindir/psm-record -o $log -- $job" ;;
+	psm-record-suid) echo "$suid/psm-record -q -- $job" ;;
 	script) echo "script -q -O $log -c $job" ;;
 	tlog-rec) echo "tlog-rec --writer=file --file-path=$log $job" ;;
 	ptycopy) echo "$tmp/ptycopy $job" ;;
@@ -105,6 +124,9 @@ recorded_ok() {
 	psm-record)
 		"$bindir/psm-replay" --raw "$log" | cmp -s - "$in" ||
 			{ echo "psm-replay --raw differs from the output"; return 1; } ;;
+	psm-record-suid)
+		"$bindir/psm-replay" --raw "$log"/*.jsonl | cmp -s - "$in" ||
+			{ echo "psm-replay --raw of the spool file differs from the output"; return 1; } ;;
 	script)
 		# A header line, the output, then "\nScript done on ...".
 		local head
@@ -126,7 +148,7 @@ recorded_ok() {
 run() {
 	local tool=$1 out=$2 log t0 t1 why
 	log=$(log_of "$tool")
-	[ -z "$log" ] || rm -f "$log"
+	if [ "$tool" = psm-record-suid ]; then rm -f "$log"/*; elif [ -n "$log" ]; then rm -f "$log"; fi
 	t0=${EPOCHREALTIME/./}
 	# shellcheck disable=SC2046
 	if ! "$tmp/ptycopy" -e /usr/bin/time -o "$tmp/time" -f '%M %U %S' \
@@ -175,6 +197,7 @@ for t in $tools; do
 	cpu[$t]=$(awk '{ print $3 + $4 }' < "$tmp/runs.$t" | median)
 	rss[$t]=$(cut -d' ' -f2 < "$tmp/runs.$t" | sort -n | tail -n 1)
 	log=$(log_of "$t")
+	[ "$t" != psm-record-suid ] || log=$(echo "$log"/*.jsonl)
 	logsize[$t]=$([ -n "$log" ] && wc -c < "$log" || echo 0)
 done
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
@@ -186,6 +209,7 @@ for t in $tools; do
 	case $t in
 	script) name="script(1)" ;;
 	ptycopy) name="ptycopy (no log)" ;;
+	psm-record-suid) name="psm-record suid" ;;
 	*) name=$t ;;
 	esac
 	printf '%-16s %9s %9s %8s %7s %13s %9s\n' "$name" "$(calc %.3f "${med[$t]} / 1e6")" \
@@ -199,6 +223,13 @@ mib=$(calc %.1f "${rss[psm-record]} / 1024")
 echo
 printf 'psm-record / script(1)  time %sx  (fastest runs: %sx, CPU: %sx)\n' "$r_script" \
 	"$(calc %.2f "${fast[psm-record]} / ${fast[script]}")" "$(calc %.2f "${cpu[psm-record]} / ${cpu[script]}")"
+if [ -n "$suid" ]; then
+	r_suid=$(calc %.2f "${med[psm-record-suid]} / ${med[script]}")
+	printf 'psm-record set-user-id / script(1)  time %sx  (fastest runs: %sx, CPU: %sx)\n' "$r_suid" \
+		"$(calc %.2f "${fast[psm-record-suid]} / ${fast[script]}")" "$(calc %.2f "${cpu[psm-record-suid]} / ${cpu[script]}")"
+else
+	echo "psm-record set-user-id: not measured (needs root and the user nobody)"
+fi
 printf 'psm-record / tlog-rec   time %sx  (fastest runs: %sx, CPU: %sx)\n' "$r_tlog" \
 	"$(calc %.2f "${fast[psm-record]} / ${fast[tlog-rec]}")" "$(calc %.2f "${cpu[psm-record]} / ${cpu[tlog-rec]}")"
 printf 'psm-record / ptycopy    time %sx  (fastest runs: %sx)\n' "$r_pty" \
@@ -217,6 +248,7 @@ verdict() { awk "BEGIN { exit !($1) }" && echo PASS || echo FAIL; }
 v_script=$(verdict "$r_script <= 1.10")
 v_tlog=$(verdict "$r_tlog <= 0.50")
 v_rss=$(verdict "${rss[psm-record]} < 8192")
+[ -z "$suid" ] || v_suid=$(verdict "$r_suid <= 1.10")
 
 # Keystroke echo: no recorder, script(1), psm-record; the median of each
 # percentile over ECHO_RUNS interleaved runs.
@@ -224,11 +256,12 @@ echo
 printf 'keystroke echo latency, %s keystrokes x %s runs (microseconds)\n' "$ECHO_COUNT" "$ECHO_RUNS"
 declare -A lat
 for _ in $(seq "$ECHO_RUNS"); do
-	for t in cat script psm-record; do
+	for t in cat script psm-record ${suid:+psm-record-suid}; do
 		case $t in
 		cat) set -- -- cat ;;
 		script) set -- -r -- script -q -c cat /dev/null ;;
 		psm-record) rm -f "$tmp/echo.jsonl"; set -- -r -- "$bindir/psm-record" -o "$tmp/echo.jsonl" -- cat ;;
+		psm-record-suid) rm -f "$suid/spool"/*; set -- -r -- "$suid/psm-record" -q -- cat ;;
 		esac
 		r=$("$tmp/echolat" -n "$ECHO_COUNT" "$@") || die "echolat failed with $t"
 		echo "$r" >> "$tmp/echo.$t"
@@ -242,16 +275,21 @@ for _ in $(seq "$ECHO_RUNS"); do
 	done
 done
 printf '%-16s %9s %9s %9s %9s\n' recorder p50 p90 p99 max
-for t in cat script psm-record; do
+for t in cat script psm-record ${suid:+psm-record-suid}; do
 	for k in 1 2 3 4; do
 		lat[$t.$k]=$(cut -d' ' -f"$k" < "$tmp/echo.$t" | median)
 	done
-	case $t in cat) name="none (cat)" ;; script) name="script(1)" ;; *) name=$t ;; esac
+	case $t in cat) name="none (cat)" ;; script) name="script(1)" ;; psm-record-suid) name="psm-record suid" ;; *) name=$t ;; esac
 	printf '%-16s %9s %9s %9s %9s\n' "$name" "${lat[$t.1]}" "${lat[$t.2]}" "${lat[$t.3]}" "${lat[$t.4]}"
 done
 added=$(calc %.0f "${lat[psm-record.3]} - ${lat[script.3]}")
 v_echo=$(verdict "$added < 1000")
 printf 'p99 added by psm-record over script(1): %s us\n' "$added"
+if [ -n "$suid" ]; then
+	added_suid=$(calc %.0f "${lat[psm-record-suid.3]} - ${lat[script.3]}")
+	v_echo_suid=$(verdict "$added_suid < 1000")
+	printf 'p99 added by psm-record set-user-id over script(1): %s us\n' "$added_suid"
+fi
 
 echo
 echo "targets:"
@@ -259,6 +297,10 @@ printf '  %s  psm-record time <= 1.10x script(1)       (%sx)\n' "$v_script" "$r_
 printf '  %s  psm-record time <= 0.50x tlog-rec        (%sx)\n' "$v_tlog" "$r_tlog"
 printf '  %s  psm-record peak RSS < 8 MiB              (%s MiB)\n' "$v_rss" "$mib"
 printf '  %s  echo p99 added over script(1) < 1000 us  (%s us)\n' "$v_echo" "$added"
+if [ -n "$suid" ]; then
+	printf '  %s  set-user-id time <= 1.10x script(1)      (%sx)\n' "$v_suid" "$r_suid"
+	printf '  %s  set-user-id echo p99 added < 1000 us     (%s us)\n' "$v_echo_suid" "$added_suid"
+fi
 
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 row() {	# NAME TOOL: one line of the README's table
@@ -283,6 +325,7 @@ $(row psm-record psm-record)
 $(row "script(1) $(script --version | awk '{ print $NF }')" script)
 $(row "tlog-rec $(tlog-rec --version | head -n 1 | awk '{ print $NF }')" tlog-rec)
 $(row "PTY copy only" ptycopy)
+$([ -z "$suid" ] || row "psm-record setuid" psm-record-suid)
 
 psm-record takes ${r_script}x the time of script(1) (target: at most 1.10x) and
 ${r_tlog}x that of tlog-rec (target: at most 0.50x), with a peak RSS of ${mib} MiB
