@@ -618,6 +618,8 @@ record_start(struct session *s, char **argv)
 	psm_ev_bool(b, "input", !s->opt->no_input);
 	psm_ev_u64(b, "pid", (uint64_t)getpid());
 	psm_ev_str(b, "psm", PSM_VERSION);
+	psm_ev_bool(b, "setuid", s->priv.on);
+	psm_ev_bool(b, "escrow", s->rec.escrow != NULL);
 	psm_rec_end_event(&s->rec);
 }
 
