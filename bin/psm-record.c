@@ -89,6 +89,7 @@ struct session {
 	uint64_t spent_at_line;		/* the output's line count when the line ended */
 	bool limit_said;		/* the withhold-limit event of the period */
 	uint64_t out_lines;		/* line feeds in the output so far */
+	uint64_t period_lines;		/* and when the withholding period began */
 	struct psm_buf pending_in;
 	struct termios saved;
 	struct psm_prompt prompt;	/* password prompts in the output */
@@ -450,9 +451,9 @@ open_spool(struct session *s, const char *sid)
 
 /* The filter's environment when set-user-id: nothing of the user's. */
 static void
-clean_environment(const char *sid)
+clean_environment(const struct psm_priv *priv, const char *sid)
 {
-	struct passwd *pw = getpwuid(getuid());
+	struct passwd *pw = getpwuid(priv->user);
 
 	clearenv();
 	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
@@ -488,7 +489,7 @@ start_filter(struct session *s, char *const argv[], int out, int errlog, const c
 			_exit(126);
 		}
 		if (s->priv.on)
-			clean_environment(sid);
+			clean_environment(&s->priv, sid);
 		execv(argv[0], argv);
 		dprintf(STDERR_FILENO, "psm-record: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -872,8 +873,9 @@ withhold_cause(struct session *s)
 static void
 update_withhold_period(struct session *s, const char *cause)
 {
+	/* Typing at a prompt that has scrolled away, until the program ends the line. */
 	bool typing_at_prompt = s->withhold == WITHHOLD_LINE &&
-	    strcmp(s->withhold_reason, "prompt") == 0;
+	    strcmp(s->withhold_reason, "prompt") == 0 && s->out_lines == s->period_lines;
 
 	if (cause == NULL && !typing_at_prompt) {
 		s->withhold = WITHHOLD_NONE;
@@ -886,6 +888,7 @@ update_withhold_period(struct session *s, const char *cause)
 		return;
 	s->withhold = WITHHOLD_LINE;
 	s->withhold_reason = cause;
+	s->period_lines = s->out_lines;
 	s->withheld_line = 0;
 	s->limit_said = false;
 }
