@@ -1,0 +1,85 @@
+#!/usr/bin/env bats
+# psm-record installed set-user-id psm (the hardened mode), attacked by the
+# user it records. Each test runs in a private world of its own: a copy of
+# /etc with the users psm, alice and bob, mounted over /etc in a mount
+# namespace, with a spool in /var/log/psm (tests/hardened.bash); alice's
+# sessions are driven through tmux, and the recording is searched for what
+# she typed at password prompts.
+load helpers
+load hardened
+
+# A secret alice types at a prompt of her own (read -s), not a password of the world.
+SECRET=R3ad-S3cret-Vn8
+
+setup() {
+	hw_world
+	cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+	hw_teardown
+}
+
+# assert_typed FILE TEXT: the input recorded in FILE has TEXT.
+assert_typed() {
+	hw_typed "$1" | grep -qF -- "$2" || fail "'$2' is not in the recorded input of $1: $(hw_typed "$1")"
+}
+
+# verifies FILE: psm-verify finds FILE sealed by the world's host key (hw_seal_filter).
+verifies() { psm-verify -p "$W/host.pub" "$1" >/dev/null 2>&1; }
+
+# sudo_password: answer sudo's prompt for alice with her password.
+sudo_password() {
+	hw_wait_line '[sudo] password for alice:'
+	hw_type "$HW_ALICE_PW"
+}
+
+# refused NAME ARG...: set-user-id psm-record, given ARGs, exits 2 with a message
+# naming the option (NAME, an extended regular expression); the command never runs.
+refused() {
+	local name=$1
+	shift
+	run -2 --separate-stderr hw_as alice "psm-record $* -- touch ran"
+	[[ $stderr =~ ^psm-record:\ ($name)\ is\ not\ allowed\ in\ a\ set-user-id\ recorder ]] ||
+		fail "stderr: $stderr"
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+# ---- the harness itself (these pass with any psm-record) ----
+
+@test "psm-record hardened: harness: in the world alice is alice, and sudo asks for her password and takes it" {
+	hw_session bash
+	hw_type 'id -un; echo "home=$HOME"'
+	hw_wait "home=$W/home/alice"
+	run tmux_screen
+	assert_line alice
+	hw_type 'sudo -k; sudo id -un'
+	sudo_password
+	hw_wait_line root
+	hw_exit
+	run cat "$W/rc"
+	assert_output rc=0
+	run grep -c alice /etc/passwd
+	assert_output 0
+}
+
+@test "psm-record hardened: harness: the world's sshd takes alice's password, and sudo on the far side hers" {
+	hw_sshd
+	hw_session bash
+	hw_type 'ssh -t alice@127.0.0.1 sudo -k id -un'
+	hw_wait_line "alice@127.0.0.1's password:"
+	hw_type "$HW_ALICE_PW"
+	sudo_password
+	hw_wait_line root
+	hw_wait 'Connection to 127.0.0.1 closed.'
+	hw_wait_prompt 'alice$'
+	hw_exit
+}
+
+@test "psm-record hardened: harness: psm-record in the world is set-user-id psm and the spool is psm's" {
+	run "$W/enter" stat -c '%U %a' /usr/local/bin/psm-record /var/log/psm
+	assert_output $'psm 4755\npsm 750'
+	run hw_as alice 'ls /var/log/psm'
+	assert_failure
+	assert_output --partial 'Permission denied'
+}
