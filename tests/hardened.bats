@@ -83,3 +83,84 @@ refused() {
 	assert_failure
 	assert_output --partial 'Permission denied'
 }
+
+# ---- the recorder cannot be stopped, killed or traced by the user ----
+
+@test "psm-record hardened: kill -9 of the recorder from the session is not permitted; the session goes on, recorded, to its end event" {
+	hw_session
+	hw_type 'kill -9 $PPID; echo kill-status-$?'
+	hw_wait kill-status-1
+	hw_wait 'Operation not permitted'
+	hw_type 'echo after-kill-$((6*7))'
+	hw_wait after-kill-42
+	hw_exit
+	f=$(hw_recording)
+	hw_assert_marker "$f" after-kill-42
+	assert_typed "$f" 'echo after-kill-$((6*7))'
+	run events "$f" end
+	assert_output --partial '"reason":"exit"'
+}
+
+@test "psm-record hardened: kill -STOP of the recorder from the session is not permitted; the session goes on" {
+	hw_session
+	hw_type 'kill -STOP $PPID; echo stop-status-$?'
+	hw_wait stop-status-1
+	hw_wait 'Operation not permitted'
+	hw_type 'echo after-stop-$((6*7))'
+	hw_wait after-stop-42
+	hw_exit
+	f=$(hw_recording)
+	assert_typed "$f" 'echo after-stop-$((6*7))'
+	[ -n "$(events "$f" end)" ]
+}
+
+@test "psm-record hardened: strace -p of the recorder is not permitted" {
+	hw_session
+	hw_type 'timeout 3 strace -p $PPID -o /dev/null; echo strace-status-$?'
+	hw_wait strace-status-1
+	hw_wait 'Operation not permitted'
+	hw_type 'echo after-strace-$((6*7))'
+	hw_wait after-strace-42
+	hw_exit
+	assert_typed "$(hw_recording)" 'echo after-strace-$((6*7))'
+}
+
+@test "psm-record hardened: gdb -p of the recorder is not permitted" {
+	hw_session
+	hw_type "gdb -q -batch -iex 'set debuginfod enabled off' -p \$PPID -ex 'call (int) kill((int) getpid(), 9)'; echo gdb-done-\$((2+3))"
+	hw_wait gdb-done-5
+	hw_wait 'ptrace: Operation not permitted'
+	hw_type 'echo after-gdb-$((6*7))'
+	hw_wait after-gdb-42
+	hw_exit
+	assert_typed "$(hw_recording)" 'echo after-gdb-$((6*7))'
+}
+
+@test "psm-record hardened: the recorder runs as psm (real and saved uid) for alice (effective uid) and is not dumpable" {
+	hw_session
+	hw_type 'awk '\''/^Uid:/ { print "ids", $2, $3, $4 }'\'' /proc/$PPID/status; stat -c "owner %u" /proc/$PPID/status'
+	hw_wait_line owner
+	run tmux_screen
+	assert_line "ids $HW_PSM_UID $HW_ALICE_UID $HW_PSM_UID"
+	assert_line 'owner 0'
+	hw_exit
+}
+
+@test "psm-record hardened: the record-filter cannot be killed from the session, and its sealed file verifies" {
+	hw_seal_filter
+	hw_session
+	hw_type 'pgrep -u psm -a; pkill -9 -u psm; kill -9 $(pgrep -u psm); echo pkill-done-$((1+1))'
+	hw_wait pkill-done-2
+	run tmux_screen
+	assert_output --partial 'psm-seal -k /etc/psm/host.key'
+	assert_output --regexp 'pkill: killing pid [0-9]+ failed: Operation not permitted'
+	assert_output --regexp 'kill: \([0-9]+\) - Operation not permitted'
+	hw_type 'echo after-pkill-$((6*7))'
+	hw_wait after-pkill-42
+	hw_exit
+	f=$(hw_recording)
+	wait_for 5 verifies "$f" || fail "$(psm-verify -p "$W/host.pub" "$f" 2>&1)"
+	assert_typed "$f" 'echo after-pkill-$((6*7))'
+	[ -n "$(events "$f" end)" ]
+}
+
