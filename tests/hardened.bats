@@ -164,3 +164,112 @@ refused() {
 	[ -n "$(events "$f" end)" ]
 }
 
+# ---- what a set-user-id recorder refuses ----
+
+@test "psm-record hardened: -o FILE is refused: exit 2, the option named, the command not run" {
+	refused '-o|--output' -o mine.jsonl
+}
+
+@test "psm-record hardened: --output=FILE is refused: exit 2, the option named, the command not run" {
+	refused '-o|--output' --output=mine.jsonl
+}
+
+@test "psm-record hardened: --no-input is refused: exit 2, the option named, the command not run" {
+	refused --no-input --no-input
+}
+
+@test "psm-record hardened: --fail-open is refused: exit 2, the option named, the command not run" {
+	refused --fail-open --fail-open
+}
+
+@test "psm-record hardened: --escrow is refused: exit 2, the option named, the command not run" {
+	psm-keygen -o "$W/home/alice/mine" --no-passphrase
+	chown $HW_ALICE_UID "$W/home/alice/mine".*
+	refused --escrow --escrow "$W/home/alice/mine.pub"
+}
+
+# ---- the spool ----
+
+@test "psm-record hardened: the session goes to a new file of psm's in /var/log/psm, named after the time and the sid, and says so" {
+	run -0 --separate-stderr hw_as alice 'psm-record -- id -un'
+	assert_output --partial alice
+	f=$(hw_recording)
+	sid=$(jq -r 'select(.type == "start") | .sid' "$f")
+	[[ $(basename "$f") =~ ^[0-9]{8}T[0-9]{6}Z-$sid\.jsonl$ ]] || fail "bad name: $f"
+	assert_stderr --partial "psm-record: recording to /var/log/psm/$(basename "$f")"
+	run stat -c %u "$f"
+	assert_output $HW_PSM_UID
+	run jq -r 'select(.type == "start") | "\(.user) \(.uid)"' "$f"
+	assert_output "alice $HW_ALICE_UID"
+}
+
+@test "psm-record hardened: a group-writable spool is refused: exit 4, the spool named, the command not run" {
+	chmod 770 "$W/log/psm"
+	run -4 --separate-stderr hw_as alice 'psm-record -- touch ran'
+	assert_stderr --partial /var/log/psm
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+@test "psm-record hardened: a spool owned by someone else than psm is refused: exit 4, the spool named, the command not run" {
+	chown $HW_ALICE_UID "$W/log/psm"
+	run -4 --separate-stderr hw_as alice 'psm-record -- touch ran'
+	assert_stderr --partial /var/log/psm
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+# ---- the record-filter and the escrow key ----
+
+@test "psm-record hardened: the record-filter runs as psm with a clean environment, the recording on its stdin" {
+	printf '#!/bin/sh\n{ id -u; id -ru; env | sort; } > /var/log/psm/filter.env\nexec cat\n' > "$W/etc/psm/record-filter"
+	chmod 755 "$W/etc/psm/record-filter"
+	run -0 hw_as alice 'PSM_PLANTED=1 LD_LIBRARY_PATH=/tmp psm-record -- echo filtered-$((3*4))'
+	f=$(hw_recording)
+	wait_for 5 grep -q '"type":"end"' "$f"
+	hw_assert_marker "$f" filtered-12
+	run cat "$W/log/psm/filter.env"
+	assert_line -n 0 $HW_PSM_UID
+	assert_line -n 1 $HW_PSM_UID
+	assert_line 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+	assert_line 'PSM_USER=alice'
+	assert_line "PSM_SID=$(jq -r 'select(.type == "start") | .sid' "$f")"
+	refute_output --partial PSM_PLANTED
+	refute_output --partial LD_LIBRARY_PATH
+}
+
+@test "psm-record hardened: a group-writable record-filter is refused: exit 4, the filter named, the command not run" {
+	printf '#!/bin/sh\nexec cat\n' > "$W/etc/psm/record-filter"
+	chmod 775 "$W/etc/psm/record-filter"
+	run -4 --separate-stderr hw_as alice 'psm-record -- touch ran'
+	assert_stderr --partial /etc/psm/record-filter
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+@test "psm-record hardened: a sealing record-filter gives a spool file that psm-verify verifies" {
+	hw_seal_filter
+	hw_session
+	hw_type 'echo sealed-$((6*7))'
+	hw_wait sealed-42
+	hw_exit
+	f=$(hw_recording)
+	wait_for 5 verifies "$f" || fail "$(psm-verify -p "$W/host.pub" "$f" 2>&1)"
+	run psm-verify -p "$W/host.pub" "$f"
+	assert_output --regexp ': OK: [0-9]+ events, 1 session, sealed by '
+	hw_assert_marker "$f" sealed-42
+}
+
+@test "psm-record hardened: with /etc/psm/escrow.pub the sudo password is escrowed: back with the secret key, absent without" {
+	psm-keygen -o "$W/escrow" --no-passphrase
+	install -m 644 "$W/escrow.pub" "$W/etc/psm/escrow.pub"
+	hw_session
+	hw_type 'sudo -k; sudo id -un'
+	sudo_password
+	hw_wait_line root
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	run jq -r 'select(.type == "withheld") | "\(.escrow_key) \(.escrow != null)"' "$f"
+	assert_line "$(cut -d' ' -f2 "$W/escrow.pub") true"
+	run psm-replay --raw --input --escrow-key "$W/escrow.key" "$f"
+	assert_output --partial "$HW_ALICE_PW"
+}
+
