@@ -273,3 +273,173 @@ refused() {
 	assert_output --partial "$HW_ALICE_PW"
 }
 
+# ---- passwords never reach the stream ----
+
+@test "psm-record hardened: sudo -i (use_pty), then read -s in the root shell: neither secret is recorded, the commands around are" {
+	hw_session
+	hw_type 'echo before-$((6*7))'
+	hw_wait before-42
+	hw_type 'sudo -k; sudo -i'
+	sudo_password
+	hw_wait_prompt 'root#'
+	hw_type "read -s -p 'Password: ' x; echo; echo len-\${#x}"
+	hw_wait_line 'Password:'
+	hw_type "$SECRET"
+	hw_wait "len-${#SECRET}"
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_type exit
+	hw_wait_prompt 'alice$'
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	hw_refute_secret "$f" "$SECRET"
+	assert_typed "$f" 'echo before-$((6*7))'
+	assert_typed "$f" 'echo after-$((7*7))'
+	hw_assert_marker "$f" before-42
+	hw_assert_marker "$f" after-49
+}
+
+@test "psm-record hardened: sudo with pwfeedback (raw terminal, stars echoed): the password is not recorded" {
+	echo 'Defaults pwfeedback' > "$W/etc/sudoers.d/pwfeedback"
+	chmod 440 "$W/etc/sudoers.d/pwfeedback"
+	hw_session
+	hw_type 'sudo -k; sudo id -un'
+	sudo_password
+	hw_wait_line root
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	assert_typed "$f" 'echo after-$((7*7))'
+}
+
+@test "psm-record hardened: su - bob: bob's password is not recorded, his commands are" {
+	hw_session
+	hw_type 'su - bob'
+	hw_wait_line 'Password:'
+	hw_type "$HW_BOB_PW"
+	hw_wait_prompt 'bob$'
+	hw_type 'echo as-$(id -un)-$((2*3))'
+	hw_wait as-bob-6
+	hw_type exit
+	hw_wait_prompt 'alice$'
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_BOB_PW"
+	assert_typed "$f" 'echo as-$(id -un)-$((2*3))'
+	assert_typed "$f" 'echo after-$((7*7))'
+}
+
+@test "psm-record hardened: ssh with a password (the client's prompt): the password is not recorded, the far commands are" {
+	hw_sshd
+	hw_session
+	hw_type 'ssh -t alice@127.0.0.1'
+	hw_wait_line "alice@127.0.0.1's password:"
+	hw_type "$HW_ALICE_PW"
+	hw_wait_prompt 'alice@far$'
+	hw_type 'echo far-$((8*8))'
+	hw_wait far-64
+	hw_type exit
+	hw_wait 'Connection to 127.0.0.1 closed.'
+	hw_wait_prompt 'alice$'
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	assert_typed "$f" 'echo far-$((8*8))'
+	assert_typed "$f" 'echo after-$((7*7))'
+}
+
+@test "psm-record hardened: sudo on the far side of ssh -t (raw local terminal): the password is not recorded" {
+	hw_sshd
+	hw_session
+	hw_type 'ssh -t alice@127.0.0.1 sudo -k id -un'
+	hw_wait_line "alice@127.0.0.1's password:"
+	hw_type "$HW_ALICE_PW"
+	sudo_password
+	hw_wait_line root
+	hw_wait 'Connection to 127.0.0.1 closed.'
+	hw_wait_prompt 'alice$'
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	assert_typed "$f" 'ssh -t alice@127.0.0.1 sudo -k id -un'
+	assert_typed "$f" 'echo after-$((7*7))'
+}
+
+@test "psm-record hardened: read -s in a tmux run inside the session (raw terminal): the secret is not recorded" {
+	hw_session
+	hw_type 'tmux -f /dev/null'
+	hw_wait '0:bash*'
+	hw_type "read -s -p 'Password: ' x; echo; echo len-\${#x}"
+	hw_wait_line 'Password:'
+	hw_type "$SECRET"
+	hw_wait "len-${#SECRET}"
+	hw_type 'echo in-tmux-$((5*5))'
+	hw_wait in-tmux-25
+	hw_type exit
+	hw_wait '[exited]'
+	hw_wait_prompt 'alice$'
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$SECRET"
+	assert_typed "$f" 'echo in-tmux-$((5*5))'
+	assert_typed "$f" 'echo after-$((7*7))'
+}
+
+@test "psm-record hardened: read -s -n 5 at the shell (echo off, not canonical, no Enter): the PIN is not recorded" {
+	hw_session
+	hw_type "read -s -n 5 -p 'PIN: ' x; echo; echo len-\${#x}"
+	hw_wait_line 'PIN:'
+	tmux_keys -l Zq7Xw
+	hw_wait len-5
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" Zq7Xw
+	hw_assert_marker "$f" after-49
+}
+
+@test "psm-record hardened: read -s -d x at the shell (echo off, not canonical, no Enter): the secret is not recorded" {
+	hw_session
+	hw_type "read -s -d x -p 'Password: ' v; echo; echo len-\${#v}"
+	hw_wait_line 'Password:'
+	tmux_keys -l "${SECRET}x"
+	hw_wait "len-${#SECRET}"
+	hw_type 'echo after-$((7*7))'
+	hw_wait after-49
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$SECRET"
+	hw_assert_marker "$f" after-49
+}
+
+# ---- echo off is not a way out of the recording ----
+
+@test "psm-record hardened: stty -echo; exec /bin/sh: after one withheld line, every command typed is recorded" {
+	hw_session
+	hw_type 'stty -echo; exec /bin/sh'
+	hw_wait_prompt '$'
+	hw_type 'echo first-$((1+1))'
+	hw_wait first-2
+	hw_type 'echo second-$((2+2))'
+	hw_wait second-4
+	hw_type 'echo third-$((3+3))'
+	hw_wait third-6
+	hw_exit
+	f=$(hw_recording)
+	assert_typed "$f" 'stty -echo; exec /bin/sh'
+	assert_typed "$f" 'echo second-$((2+2))'
+	assert_typed "$f" 'echo third-$((3+3))'
+	[ -n "$(events "$f" withhold-limit)" ] || fail "no withhold-limit event"
+}
