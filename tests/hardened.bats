@@ -190,17 +190,26 @@ refused() {
 
 # ---- the spool ----
 
-@test "psm-record hardened: the session goes to a new file of psm's in /var/log/psm, named after the time and the sid, and says so" {
-	run -0 --separate-stderr hw_as alice 'psm-record -- id -un'
+@test "psm-record hardened: the session goes to a new file of psm's in /var/log/psm, named after the time and the sid, that says it is alice's" {
+	run -0 hw_as alice 'psm-record -- id -un'
 	assert_output --partial alice
 	f=$(hw_recording)
 	sid=$(jq -r 'select(.type == "start") | .sid' "$f")
 	[[ $(basename "$f") =~ ^[0-9]{8}T[0-9]{6}Z-$sid\.jsonl$ ]] || fail "bad name: $f"
-	assert_stderr --partial "psm-record: recording to /var/log/psm/$(basename "$f")"
 	run stat -c %u "$f"
 	assert_output $HW_PSM_UID
 	run jq -r 'select(.type == "start") | "\(.user) \(.uid)"' "$f"
 	assert_output "alice $HW_ALICE_UID"
+}
+
+@test "psm-record hardened: on a terminal, alice is told where she is recorded before her shell starts" {
+	hw_session
+	hw_exit
+	f=$(hw_recording)
+	# The screen's lines joined where the path wrapped.
+	run tmux -L "$TMUX_SOCKET" capture-pane -p -J
+	assert_output --partial "psm-record: recording to /var/log/psm/$(basename "$f")"
+	[ "$(grep -n 'psm-record: recording to' <<< "$output" | cut -d: -f1)" -lt "$(grep -n 'alice\$' <<< "$output" | head -n 1 | cut -d: -f1)" ]
 }
 
 @test "psm-record hardened: a group-writable spool is refused: exit 4, the spool named, the command not run" {
