@@ -75,6 +75,7 @@ struct session {
 	int filter_status;
 	bool filter_done;
 	struct psm_escrow escrow;
+	bool escrowing;
 	pid_t pid;
 	int master;		/* pty mode: the master, else -1 */
 	int out, err;		/* where the command's output comes from */
@@ -1443,7 +1444,7 @@ setup_escrow(struct session *s, const char *path)
 		return;
 	if (psm_pubkey_load(&k, path, &e) < 0 || psm_escrow_init(&s->escrow, &k, &e) < 0)
 		xpsm_die(&e);
-	psm_rec_set_escrow(&s->rec, escrow_withheld, &s->escrow);
+	s->escrowing = true;
 }
 
 /* Where the recording goes: a file, a new file in a directory, a pipeline or the spool. */
@@ -1531,11 +1532,14 @@ main(int argc, char **argv)
 	cmd = command_to_run(&opt, &file);
 	if (invoked_by_sshd_without_pty(&opt))
 		opt.no_pty = true;
+	setup_escrow(&s, opt.escrow);	/* a bad key leaves no recording behind */
 	psm_new_sid(sid);
+	signal(SIGPIPE, SIG_IGN);	/* a filter gone at once is an EPIPE, not a death */
 	fd = open_recording(&s, sid);
 	if (psm_rec_init(&s.rec, fd, s.path, sid, opt.fail_open, &e) < 0)
 		xpsm_die(&e);
-	setup_escrow(&s, opt.escrow);
+	if (s.escrowing)
+		psm_rec_set_escrow(&s.rec, escrow_withheld, &s.escrow);
 	record_start(&s, opt.command ? opt.command : cmd);
 	if (psm_rec_flush(&s.rec, &e) < 0 && !opt.fail_open)
 		errx(PSM_EXIT_OS, "%s: the session was not started", e.msg);
