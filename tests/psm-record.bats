@@ -423,3 +423,140 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	run -2 --separate-stderr psm-record -c 'true' -- ls
 	assert_stderr --partial '-c STRING and a COMMAND exclude each other'
 }
+
+@test "psm-record: typed input is in the recording before the command can act on it" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys 'echo proof-$((6*7)) > proof; kill -9 $PPID' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=137
+	run cat proof
+	assert_output proof-42
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'kill -9 $PPID'
+}
+
+@test "psm-record: echo turned off for good hides one line, not the rest of the session" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys 'stty -echo; PS1="sh> " exec /bin/sh' Enter
+	wait_for 5 tmux_screen_has 'sh>'
+	tmux_keys 'echo first-line' Enter
+	wait_for 5 tmux_screen_has 'first-line'
+	tmux_keys 'echo second-$((40+2))' Enter
+	wait_for 5 tmux_screen_has 'second-42'
+	tmux_keys 'echo third-line' Enter
+	wait_for 5 tmux_screen_has 'third-line'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run jq -c 'select(.type == "withheld") | [.stream, .bytes, .reason]' s.jsonl
+	assert_output '["in",16,"echo-off"]'
+	run jq -c 'select(.type == "withhold-limit") | [.stream, .reason, .limit]' s.jsonl
+	assert_output '["in","echo-off","one-line"]'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'echo second-$((40+2))'
+	assert_output --partial 'echo third-line'
+	refute_output --partial 'first-line'
+}
+
+@test "psm-record: a paste at an echo-off read withholds its first line only" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'go> ' pw; echo; echo len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys -l $'s3cr3t-paste\necho after-paste-$((1+1))\n'
+	wait_for 5 tmux_screen_has 'after-paste-2'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	tmux_screen_has 'len=12'
+	run grep -c s3cr3t-paste s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial s3cr3t
+	run jq -c 'select(.type == "withheld") | [.bytes, .reason]' s.jsonl
+	assert_output '[13,"echo-off"]'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'echo after-paste-$((1+1))'
+}
+
+@test "psm-record: a secret read with read -s -n or read -s -d is withheld" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -n 8 -p 'Password: ' pw; echo; echo n-len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'Password:'
+	tmux_keys 'n8secret'
+	wait_for 5 tmux_screen_has 'n-len=8'
+	tmux_keys Enter
+	tmux_keys "read -s -d x -p 'Passphrase: ' pw; echo; echo d-len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'Passphrase:'
+	tmux_keys 'd7secretx'
+	wait_for 5 tmux_screen_has 'd-len=8'
+	tmux_keys Enter
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run grep -c -e n8secret -e d7secret s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial secret
+	run jq -s -c '[.[] | select(.type == "withheld")] | [(map(.bytes) | add >= 17), (map(.reason) | unique)]' s.jsonl
+	assert_output '[true,["prompt"]]'
+}
+
+@test "psm-record: the answer to a password prompt read in raw mode is withheld" {
+	cat > ask <<-'END'
+		stty raw -echo
+		printf 'Password: '
+		head -c 9 > /dev/null
+		stty sane
+		echo
+		echo done-prompt
+	END
+	tmux_start "psm-record -o s.jsonl -- bash --norc ask; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'Password:'
+	tmux_keys 'rawsecret' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	tmux_screen_has 'done-prompt'
+	run grep -c rawsecret s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial raw
+	run jq -c 'select(.type == "withheld") | .reason' s.jsonl
+	assert_output '"prompt"'
+}
+
+@test "psm-record: --prompt REGEX adds a password prompt of the site's own" {
+	cat > ask <<-'END'
+		stty raw -echo
+		printf '%s Token please> ' "$1"
+		head -c 7 > /dev/null
+		stty sane
+		echo
+		echo "done-$1"
+	END
+	tmux_start "psm-record -o plain.jsonl -- bash --norc ask one; psm-record --prompt 'token please>' -o s.jsonl -- bash --norc ask two; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'one Token please>'
+	tmux_keys 'tok4711'
+	wait_for 5 tmux_screen_has 'two Token please>'
+	tmux_keys 'tok4712'
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	run psm-replay --raw --input plain.jsonl
+	assert_output tok4711
+	run grep -c tok4712 s.jsonl
+	assert_output 0
+	run jq -c 'select(.type == "withheld") | [.bytes, .reason]' s.jsonl
+	assert_output '[7,"prompt"]'
+}
+
+@test "psm-record: a --prompt that is not a regular expression is a usage error" {
+	run -2 --separate-stderr psm-record --prompt '(' -o s.jsonl -- true </dev/null
+	assert_stderr --partial 'psm-record: prompt pattern "(": '
+	assert_stderr --partial "Try 'psm-record --help'"
+	[ ! -e s.jsonl ]
+}
