@@ -560,3 +560,56 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	assert_stderr --partial "Try 'psm-record --help'"
 	[ ! -e s.jsonl ]
 }
+
+@test "psm-record: a closed output ends the session, as in a pipeline (yes | head -1)" {
+	run -0 timeout -k 5 10 bash -c 'psm-record -o s.jsonl -- yes </dev/null | head -1; echo "rc=${PIPESTATUS[0]}"'
+	assert_output $'y\r\nrc=129'
+	run end_field '"\(.reason) \(.exit)"'
+	assert_output 'output-closed 129'
+}
+
+@test "psm-record: a FIFO that no process reads is refused with exit 4" {
+	mkfifo fifo
+	run -4 --separate-stderr timeout 10 psm-record -o fifo -- touch ran </dev/null
+	assert_stderr 'psm-record: fifo: no process reads it'
+	[ ! -e ran ]
+}
+
+@test "psm-record: a FIFO whose reader stops reading ends the session within seconds, exit 4" {
+	mkfifo fifo
+	exec {held}<>fifo	# open, and never read
+	start=$SECONDS
+	run -4 --separate-stderr timeout -k 5 30 psm-record -o fifo -- yes </dev/null >/dev/null
+	exec {held}<&-
+	[ $(( SECONDS - start )) -lt 20 ]
+	assert_stderr --partial 'psm-record: fifo: not read for 10 seconds'
+}
+
+@test "psm-record: --max-time leaves no process of the session behind, not even one that left it" {
+	marker="ticker-$BATS_TEST_TMPDIR"
+	run -129 timeout -k 5 15 psm-record --max-time 1s -o s.jsonl -- sh -c "setsid sh -c 'trap \"\" HUP; while :; do echo $marker; sleep 0.2; done' & sleep 60" </dev/null
+	assert_output --partial "$marker"
+	gone() { ! pgrep -f -- "$marker" >/dev/null; }
+	if ! wait_for 2 gone; then
+		pgrep -a -f -- "$marker" || true
+		kill -9 $(pgrep -f -- "$marker") 2>/dev/null || true	# the marker is this test's own
+		fail "a process of the session outlived psm-record"
+	fi
+	run end_field .reason
+	assert_output time-limit
+}
+
+@test "psm-record: without a terminal, a readline login shell gets its end of input" {
+	start=$SECONDS
+	run -0 sh -c "printf 'echo hello-\$((6*7))\nsleep 0.3\necho after-\$((1+1))\n' | timeout -k 5 15 psm-record -o s.jsonl -- bash --login -i"
+	[ $(( SECONDS - start )) -lt 8 ]
+	assert_output --partial hello-42
+	assert_output --partial after-2
+}
+
+@test "psm-record: a non-blocking stdout gets all of the output" {
+	run -0 sh -c "perl -MFcntl -e 'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec @ARGV' psm-record -o s.jsonl -- seq 1 200000 </dev/null | (sleep 1; wc -l)"
+	assert_output 200000
+	run sh -c "psm-replay --raw s.jsonl | wc -l"
+	assert_output 200000
+}
