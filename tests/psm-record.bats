@@ -613,3 +613,78 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	run sh -c "psm-replay --raw s.jsonl | wc -l"
 	assert_output 200000
 }
+
+@test "psm-record: suspended and brought back with fg, the terminal is raw again and both are recorded" {
+	tmux_start "PS1='outer> ' bash --norc --noprofile"
+	wait_for 5 tmux_screen_has 'outer>'
+	tmux_keys "PS1='inner> ' psm-record -o $PWD/s.jsonl -- bash --norc --noprofile" Enter
+	wait_for 5 tmux_screen_has 'inner>'
+	pid=$(pgrep -f "^psm-record -o $PWD/s.jsonl")
+	kill -TSTP "$pid"
+	wait_for 5 tmux_screen_has 'Stopped'
+	tmux_keys 'fg' Enter
+	wait_for 5 grep -q '"type":"resume"' s.jsonl
+	tmux_keys 'echo back-$((3*3))' Enter
+	wait_for 5 tmux_screen_has 'back-9'
+	run sh -c "tmux -L '$TMUX_SOCKET' capture-pane -p | grep -cF 'echo back-\$((3*3))'"
+	assert_output 1	# cooked, the outer terminal would have echoed it too
+	tmux_keys 'exit' Enter
+	wait_for 5 grep -q '"type":"end"' s.jsonl
+	run jq -c 'select(.type == "suspend") | .signal' s.jsonl
+	assert_output 20
+	run jq -c 'select(.type == "resume") | [.signal, .idle > 0]' s.jsonl
+	assert_output '[18,true]'
+}
+
+@test "psm-record: a SIGSTOP and SIGCONT give a resume event that says how long it was idle" {
+	psm-record -o s.jsonl -- sleep 3 </dev/null >/dev/null &
+	pid=$!
+	wait_for 5 grep -q '"type":"start"' s.jsonl
+	kill -STOP "$pid"
+	sleep 0.5	# the time it stays stopped
+	kill -CONT "$pid"
+	wait "$pid"
+	run jq -c 'select(.type == "resume") | [.signal, .idle >= 500000]' s.jsonl
+	assert_output '[18,true]'
+}
+
+@test "psm-record: on a terminal it says where it records before the command runs, and -q does not" {
+	mkdir spool
+	tmux_start "psm-record -o s.jsonl -- echo from-command; psm-record -q -o q.jsonl -- echo quiet-command; psm-record -o spool/ -- true; echo done > rc; sleep 60"
+	wait_for 10 test -s rc
+	name=$(ls spool)
+	lines() { tmux -L "$TMUX_SOCKET" capture-pane -p -J | grep -v '^$'; }	# wrapped lines joined
+	lines_have() { lines | grep -qF -- "$1"; }
+	wait_for 5 lines_have "recorded in spool/$name"
+	run lines
+	assert_output "psm-record: recording to s.jsonl
+from-command
+quiet-command
+psm-record: recording to spool/$name
+psm-record: recorded in spool/$name"
+}
+
+@test "psm-record: --help says where the recording goes by default and what the exit status means" {
+	run -0 psm-record --help
+	assert_output --partial '.local/state/psm'
+	assert_output --partial 'Exit status'
+}
+
+@test "psm-record: -o '|COMMAND' writes the recording through COMMAND, done when psm-record returns" {
+	run -0 psm-record -o '|cat > piped.jsonl' -- echo via-pipe </dev/null
+	assert_output --partial via-pipe
+	run jq -r .type piped.jsonl
+	assert_line --index 0 start
+	assert_line --index -1 end	# no waiting: the filter has ended
+	run psm-replay --raw piped.jsonl
+	assert_output --partial via-pipe
+}
+
+@test "psm-record: -o '|COMMAND' with a COMMAND that fails at once is exit 4, every time" {
+	# The filter's end races psm-record's first write: try it a few times.
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		run -4 --separate-stderr timeout -k 5 15 psm-record -o '|exit 3' -- true </dev/null
+		assert_stderr --partial 'psm-record: |exit 3: '
+	done
+	[ ! -e '|exit 3' ]
+}
