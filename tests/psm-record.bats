@@ -688,3 +688,30 @@ psm-record: recorded in spool/$name"
 	done
 	[ ! -e '|exit 3' ]
 }
+
+@test "psm-record: --escrow seals the withheld input to the auditor's key" {
+	psm-keygen -o auditor --no-passphrase
+	id=$(cut -d' ' -f2 auditor.pub)
+	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'go> ' pw; echo; echo len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys 'escrowed-s3cr3t' Enter
+	wait_for 5 tmux_screen_has 'len=15'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run grep -c escrowed-s3cr3t s.jsonl
+	assert_output 0
+	run jq -r 'select(.type == "withheld") | "\(.bytes) \(.reason) \(.escrow_key)"' s.jsonl
+	assert_output "16 echo-off $id"
+	[ "${#id}" -eq 16 ]
+	# A sealed box: the 16 bytes and 48 of overhead, in base64.
+	run sh -c "jq -r 'select(.type == \"withheld\") | .escrow' s.jsonl | base64 -d | wc -c"
+	assert_output 64
+}
+
+@test "psm-record: --escrow with a key file that cannot be read is exit 4 with its name" {
+	run -4 --separate-stderr psm-record --escrow /nonexistent -o s.jsonl -- touch ran </dev/null
+	assert_stderr 'psm-record: /nonexistent: No such file or directory'
+	[ ! -e ran ]
+}
