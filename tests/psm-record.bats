@@ -192,11 +192,14 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: job control works inside the session" {
 	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys 'sleep 100' Enter
+	tmux_keys "sleep 100.$$" Enter
+	# A key is for the job only once it runs in the foreground: before, bash gets it.
+	in_foreground() { [[ $(ps -o stat= -p "$(pgrep -f "^sleep 100.$$")") == S*+ ]]; }
+	wait_for 5 in_foreground
 	tmux_keys C-z
 	wait_for 5 tmux_screen_has 'Stopped'
 	tmux_keys 'fg' Enter
-	wait_for 5 tmux_screen_has 'sleep 100'
+	wait_for 5 in_foreground
 	tmux_keys C-c
 	tmux_keys 'echo job-done' Enter
 	wait_for 5 tmux_screen_has 'job-done'
@@ -440,7 +443,7 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: echo turned off for good hides one line, not the rest of the session" {
 	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys 'stty -echo; PS1="sh> " exec /bin/sh' Enter
+	tmux_keys 'stty -echo; PS1="s""h> " exec /bin/sh' Enter	# "sh>" only once sh runs
 	wait_for 5 tmux_screen_has 'sh>'
 	tmux_keys 'echo first-line' Enter
 	wait_for 5 tmux_screen_has 'first-line'
@@ -463,7 +466,7 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: a paste at an echo-off read withholds its first line only" {
 	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys "read -s -p 'go> ' pw; echo; echo len=\${#pw}" Enter
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
 	wait_for 5 tmux_screen_has 'go>'
 	tmux_keys -l $'s3cr3t-paste\necho after-paste-$((1+1))\n'
 	wait_for 5 tmux_screen_has 'after-paste-2'
@@ -485,12 +488,13 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: a secret read with read -s -n or read -s -d is withheld" {
 	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys "read -s -n 8 -p 'Password: ' pw; echo; echo n-len=\${#pw}" Enter
+	# The prompts' text split in the typed line: on the screen only once read runs.
+	tmux_keys "read -s -n 8 -p 'Pass''word: ' pw; echo; echo n-len=\${#pw}" Enter
 	wait_for 5 tmux_screen_has 'Password:'
 	tmux_keys 'n8secret'
 	wait_for 5 tmux_screen_has 'n-len=8'
 	tmux_keys Enter
-	tmux_keys "read -s -d x -p 'Passphrase: ' pw; echo; echo d-len=\${#pw}" Enter
+	tmux_keys "read -s -d x -p 'Pass''phrase: ' pw; echo; echo d-len=\${#pw}" Enter
 	wait_for 5 tmux_screen_has 'Passphrase:'
 	tmux_keys 'd7secretx'
 	wait_for 5 tmux_screen_has 'd-len=8'
@@ -617,7 +621,7 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: suspended and brought back with fg, the terminal is raw again and both are recorded" {
 	tmux_start "PS1='outer> ' bash --norc --noprofile"
 	wait_for 5 tmux_screen_has 'outer>'
-	tmux_keys "PS1='inner> ' psm-record -o $PWD/s.jsonl -- bash --norc --noprofile" Enter
+	tmux_keys "PS1='inn''er> ' psm-record -o $PWD/s.jsonl -- bash --norc --noprofile" Enter
 	wait_for 5 tmux_screen_has 'inner>'
 	pid=$(pgrep -f "^psm-record -o $PWD/s.jsonl")
 	kill -TSTP "$pid"
@@ -637,7 +641,7 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 }
 
 @test "psm-record: a SIGSTOP and SIGCONT give a resume event that says how long it was idle" {
-	psm-record -o s.jsonl -- sleep 3 </dev/null >/dev/null &
+	psm-record -o s.jsonl -- sleep 2 </dev/null >/dev/null &
 	pid=$!
 	wait_for 5 grep -q '"type":"start"' s.jsonl
 	kill -STOP "$pid"
@@ -694,7 +698,7 @@ psm-record: recorded in spool/$name"
 	id=$(cut -d' ' -f2 auditor.pub)
 	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys "read -s -p 'go> ' pw; echo; echo len=\${#pw}" Enter
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
 	wait_for 5 tmux_screen_has 'go>'
 	tmux_keys 'escrowed-s3cr3t' Enter
 	wait_for 5 tmux_screen_has 'len=15'
