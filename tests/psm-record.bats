@@ -248,9 +248,10 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount a tmpfs here"
 	TMPFS=$PWD/small
 	head -c 1000000 /dev/zero > small/filler 2>/dev/null || true
-	psm-record --fail-open -o small/s.jsonl -- sh -c 'echo before; while [ ! -e go ]; do sleep 0.05; done; sleep 1.5; echo after' </dev/null >/dev/null 2>err &
+	psm-record --fail-open -o small/s.jsonl -- sh -c 'echo before; while [ ! -e go ]; do sleep 0.05; done; sleep 1.5; echo after' </dev/null >shown 2>err &
 	pid=$!
 	wait_for 5 grep -q 'recording suspended' err
+	wait_for 5 grep -q before shown	# shown once recorded: lost while the disk is full
 	rm small/filler
 	touch go
 	wait "$pid"
@@ -684,9 +685,13 @@ psm-record: recorded in spool/$name"
 	assert_output --partial via-pipe
 }
 
-@test "psm-record: -o '|COMMAND' with a COMMAND that fails at once is exit 4, every time" {
-	# The filter's end races psm-record's first write: try it a few times.
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+@test "psm-record: -o '|COMMAND' with a COMMAND that fails at once is exit 4" {
+	# Whether the filter has ended before the start event is written is a
+	# race; a start event longer than a pipe holds makes it certain.
+	long=$(head -c 100000 /dev/zero | tr '\0' x)
+	run -4 --separate-stderr timeout -k 5 15 psm-record -o '|exit 3' -- true "$long" </dev/null
+	assert_stderr --partial 'psm-record: |exit 3: '
+	for i in $(seq 20); do
 		run -4 --separate-stderr timeout -k 5 15 psm-record -o '|exit 3' -- true </dev/null
 		assert_stderr --partial 'psm-record: |exit 3: '
 	done
