@@ -192,11 +192,14 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 @test "psm-record: job control works inside the session" {
 	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
 	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys 'sleep 100' Enter
+	tmux_keys "sleep 100.$$" Enter
+	# A key is for the job only once it runs in the foreground: before, bash gets it.
+	in_foreground() { [[ $(ps -o stat= -p "$(pgrep -f "^sleep 100.$$")") == S*+ ]]; }
+	wait_for 5 in_foreground
 	tmux_keys C-z
 	wait_for 5 tmux_screen_has 'Stopped'
 	tmux_keys 'fg' Enter
-	wait_for 5 tmux_screen_has 'sleep 100'
+	wait_for 5 in_foreground
 	tmux_keys C-c
 	tmux_keys 'echo job-done' Enter
 	wait_for 5 tmux_screen_has 'job-done'
@@ -245,9 +248,10 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	mount -t tmpfs -o size=64k tmpfs small || skip "cannot mount a tmpfs here"
 	TMPFS=$PWD/small
 	head -c 1000000 /dev/zero > small/filler 2>/dev/null || true
-	psm-record --fail-open -o small/s.jsonl -- sh -c 'echo before; while [ ! -e go ]; do sleep 0.05; done; sleep 1.5; echo after' </dev/null >/dev/null 2>err &
+	psm-record --fail-open -o small/s.jsonl -- sh -c 'echo before; while [ ! -e go ]; do sleep 0.05; done; sleep 1.5; echo after' </dev/null >shown 2>err &
 	pid=$!
 	wait_for 5 grep -q 'recording suspended' err
+	wait_for 5 grep -q before shown	# shown once recorded: lost while the disk is full
 	rm small/filler
 	touch go
 	wait "$pid"
@@ -422,4 +426,301 @@ end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 	assert_output "$shell -c echo \"via -c \$((1+1))\"; exit 3"
 	run -2 --separate-stderr psm-record -c 'true' -- ls
 	assert_stderr --partial '-c STRING and a COMMAND exclude each other'
+}
+
+@test "psm-record: typed input is in the recording before the command can act on it" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys 'echo proof-$((6*7)) > proof; kill -9 $PPID' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=137
+	run cat proof
+	assert_output proof-42
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'kill -9 $PPID'
+}
+
+@test "psm-record: echo turned off for good hides one line, not the rest of the session" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys 'stty -echo; PS1="s""h> " exec /bin/sh' Enter	# "sh>" only once sh runs
+	wait_for 5 tmux_screen_has 'sh>'
+	tmux_keys 'echo first-line' Enter
+	wait_for 5 tmux_screen_has 'first-line'
+	tmux_keys 'echo second-$((40+2))' Enter
+	wait_for 5 tmux_screen_has 'second-42'
+	tmux_keys 'echo third-line' Enter
+	wait_for 5 tmux_screen_has 'third-line'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run jq -c 'select(.type == "withheld") | [.stream, .bytes, .reason]' s.jsonl
+	assert_output '["in",16,"echo-off"]'
+	run jq -c 'select(.type == "withhold-limit") | [.stream, .reason, .limit]' s.jsonl
+	assert_output '["in","echo-off","one-line"]'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'echo second-$((40+2))'
+	assert_output --partial 'echo third-line'
+	refute_output --partial 'first-line'
+}
+
+@test "psm-record: a paste at an echo-off read withholds its first line only" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys -l $'s3cr3t-paste\necho after-paste-$((1+1))\n'
+	wait_for 5 tmux_screen_has 'after-paste-2'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	tmux_screen_has 'len=12'
+	run grep -c s3cr3t-paste s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial s3cr3t
+	run jq -c 'select(.type == "withheld") | [.bytes, .reason]' s.jsonl
+	assert_output '[13,"echo-off"]'
+	run jq -j 'select(.type == "in") | .data' s.jsonl
+	assert_output --partial 'echo after-paste-$((1+1))'
+}
+
+@test "psm-record: a secret read with read -s -n or read -s -d is withheld" {
+	tmux_start "PS1='ready> ' psm-record -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	# The prompts' text split in the typed line: on the screen only once read runs.
+	tmux_keys "read -s -n 8 -p 'Pass''word: ' pw; echo; echo n-len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'Password:'
+	tmux_keys 'n8secret'
+	wait_for 5 tmux_screen_has 'n-len=8'
+	tmux_keys Enter
+	tmux_keys "read -s -d x -p 'Pass''phrase: ' pw; echo; echo d-len=\${#pw}" Enter
+	wait_for 5 tmux_screen_has 'Passphrase:'
+	tmux_keys 'd7secretx'
+	wait_for 5 tmux_screen_has 'd-len=8'
+	tmux_keys Enter
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run grep -c -e n8secret -e d7secret s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial secret
+	run jq -s -c '[.[] | select(.type == "withheld")] | [(map(.bytes) | add >= 17), (map(.reason) | unique)]' s.jsonl
+	assert_output '[true,["prompt"]]'
+}
+
+@test "psm-record: the answer to a password prompt read in raw mode is withheld" {
+	cat > ask <<-'END'
+		stty raw -echo
+		printf 'Password: '
+		head -c 9 > /dev/null
+		stty sane
+		echo
+		echo done-prompt
+	END
+	tmux_start "psm-record -o s.jsonl -- bash --norc ask; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'Password:'
+	tmux_keys 'rawsecret' Enter
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	tmux_screen_has 'done-prompt'
+	run grep -c rawsecret s.jsonl
+	assert_output 0
+	run psm-replay --raw --input s.jsonl
+	refute_output --partial raw
+	run jq -c 'select(.type == "withheld") | .reason' s.jsonl
+	assert_output '"prompt"'
+}
+
+@test "psm-record: --prompt REGEX adds a password prompt of the site's own" {
+	cat > ask <<-'END'
+		stty raw -echo
+		printf '%s Token please> ' "$1"
+		head -c 7 > /dev/null
+		stty sane
+		echo
+		echo "done-$1"
+	END
+	tmux_start "psm-record -o plain.jsonl -- bash --norc ask one; psm-record --prompt 'token please>' -o s.jsonl -- bash --norc ask two; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'one Token please>'
+	tmux_keys 'tok4711'
+	wait_for 5 tmux_screen_has 'two Token please>'
+	tmux_keys 'tok4712'
+	wait_for 5 test -s rc
+	run cat rc
+	assert_output rc=0
+	run psm-replay --raw --input plain.jsonl
+	assert_output tok4711
+	run grep -c tok4712 s.jsonl
+	assert_output 0
+	run jq -c 'select(.type == "withheld") | [.bytes, .reason]' s.jsonl
+	assert_output '[7,"prompt"]'
+}
+
+@test "psm-record: a --prompt that is not a regular expression is a usage error" {
+	run -2 --separate-stderr psm-record --prompt '(' -o s.jsonl -- true </dev/null
+	assert_stderr --partial 'psm-record: prompt pattern "(": '
+	assert_stderr --partial "Try 'psm-record --help'"
+	[ ! -e s.jsonl ]
+}
+
+@test "psm-record: a closed output ends the session, as in a pipeline (yes | head -1)" {
+	run -0 timeout -k 5 10 bash -c 'psm-record -o s.jsonl -- yes </dev/null | head -1; echo "rc=${PIPESTATUS[0]}"'
+	assert_output $'y\r\nrc=129'
+	run end_field '"\(.reason) \(.exit)"'
+	assert_output 'output-closed 129'
+}
+
+@test "psm-record: a FIFO that no process reads is refused with exit 4" {
+	mkfifo fifo
+	run -4 --separate-stderr timeout 10 psm-record -o fifo -- touch ran </dev/null
+	assert_stderr 'psm-record: fifo: no process reads it'
+	[ ! -e ran ]
+}
+
+@test "psm-record: a FIFO whose reader stops reading ends the session within seconds, exit 4" {
+	mkfifo fifo
+	exec {held}<>fifo	# open, and never read
+	start=$SECONDS
+	run -4 --separate-stderr timeout -k 5 30 psm-record -o fifo -- yes </dev/null >/dev/null
+	exec {held}<&-
+	[ $(( SECONDS - start )) -lt 20 ]
+	assert_stderr --partial 'psm-record: fifo: not read for 10 seconds'
+}
+
+@test "psm-record: --max-time leaves no process of the session behind, not even one that left it" {
+	marker="ticker-$BATS_TEST_TMPDIR"
+	run -129 timeout -k 5 15 psm-record --max-time 1s -o s.jsonl -- sh -c "setsid sh -c 'trap \"\" HUP; while :; do echo $marker; sleep 0.2; done' & sleep 60" </dev/null
+	assert_output --partial "$marker"
+	gone() { ! pgrep -f -- "$marker" >/dev/null; }
+	if ! wait_for 2 gone; then
+		pgrep -a -f -- "$marker" || true
+		kill -9 $(pgrep -f -- "$marker") 2>/dev/null || true	# the marker is this test's own
+		fail "a process of the session outlived psm-record"
+	fi
+	run end_field .reason
+	assert_output time-limit
+}
+
+@test "psm-record: without a terminal, a readline login shell gets its end of input" {
+	start=$SECONDS
+	run -0 sh -c "printf 'echo hello-\$((6*7))\nsleep 0.3\necho after-\$((1+1))\n' | timeout -k 5 15 psm-record -o s.jsonl -- bash --login -i"
+	[ $(( SECONDS - start )) -lt 8 ]
+	assert_output --partial hello-42
+	assert_output --partial after-2
+}
+
+@test "psm-record: a non-blocking stdout gets all of the output" {
+	run -0 sh -c "perl -MFcntl -e 'fcntl(STDOUT, F_SETFL, fcntl(STDOUT, F_GETFL, 0) | O_NONBLOCK) or die; exec @ARGV' psm-record -o s.jsonl -- seq 1 200000 </dev/null | (sleep 1; wc -l)"
+	assert_output 200000
+	run sh -c "psm-replay --raw s.jsonl | wc -l"
+	assert_output 200000
+}
+
+@test "psm-record: suspended and brought back with fg, the terminal is raw again and both are recorded" {
+	tmux_start "PS1='outer> ' bash --norc --noprofile"
+	wait_for 5 tmux_screen_has 'outer>'
+	tmux_keys "PS1='inn''er> ' psm-record -o $PWD/s.jsonl -- bash --norc --noprofile" Enter
+	wait_for 5 tmux_screen_has 'inner>'
+	pid=$(pgrep -f "^psm-record -o $PWD/s.jsonl")
+	kill -TSTP "$pid"
+	wait_for 5 tmux_screen_has 'Stopped'
+	tmux_keys 'fg' Enter
+	wait_for 5 grep -q '"type":"resume"' s.jsonl
+	tmux_keys 'echo back-$((3*3))' Enter
+	wait_for 5 tmux_screen_has 'back-9'
+	run sh -c "tmux -L '$TMUX_SOCKET' capture-pane -p | grep -cF 'echo back-\$((3*3))'"
+	assert_output 1	# cooked, the outer terminal would have echoed it too
+	tmux_keys 'exit' Enter
+	wait_for 5 grep -q '"type":"end"' s.jsonl
+	run jq -c 'select(.type == "suspend") | .signal' s.jsonl
+	assert_output 20
+	run jq -c 'select(.type == "resume") | [.signal, .idle > 0]' s.jsonl
+	assert_output '[18,true]'
+}
+
+@test "psm-record: a SIGSTOP and SIGCONT give a resume event that says how long it was idle" {
+	psm-record -o s.jsonl -- sleep 2 </dev/null >/dev/null &
+	pid=$!
+	wait_for 5 grep -q '"type":"start"' s.jsonl
+	kill -STOP "$pid"
+	sleep 0.5	# the time it stays stopped
+	kill -CONT "$pid"
+	wait "$pid"
+	run jq -c 'select(.type == "resume") | [.signal, .idle >= 500000]' s.jsonl
+	assert_output '[18,true]'
+}
+
+@test "psm-record: on a terminal it says where it records before the command runs, and -q does not" {
+	mkdir spool
+	tmux_start "psm-record -o s.jsonl -- echo from-command; psm-record -q -o q.jsonl -- echo quiet-command; psm-record -o spool/ -- true; echo done > rc; sleep 60"
+	wait_for 10 test -s rc
+	name=$(ls spool)
+	lines() { tmux -L "$TMUX_SOCKET" capture-pane -p -J | grep -v '^$'; }	# wrapped lines joined
+	lines_have() { lines | grep -qF -- "$1"; }
+	wait_for 5 lines_have "recorded in spool/$name"
+	run lines
+	assert_output "psm-record: recording to s.jsonl
+from-command
+quiet-command
+psm-record: recording to spool/$name
+psm-record: recorded in spool/$name"
+}
+
+@test "psm-record: --help says where the recording goes by default and what the exit status means" {
+	run -0 psm-record --help
+	assert_output --partial '.local/state/psm'
+	assert_output --partial 'Exit status'
+}
+
+@test "psm-record: -o '|COMMAND' writes the recording through COMMAND, done when psm-record returns" {
+	run -0 psm-record -o '|cat > piped.jsonl' -- echo via-pipe </dev/null
+	assert_output --partial via-pipe
+	run jq -r .type piped.jsonl
+	assert_line --index 0 start
+	assert_line --index -1 end	# no waiting: the filter has ended
+	run psm-replay --raw piped.jsonl
+	assert_output --partial via-pipe
+}
+
+@test "psm-record: -o '|COMMAND' with a COMMAND that fails at once is exit 4" {
+	# Whether the filter has ended before the start event is written is a
+	# race; a start event longer than a pipe holds makes it certain.
+	long=$(head -c 100000 /dev/zero | tr '\0' x)
+	run -4 --separate-stderr timeout -k 5 15 psm-record -o '|exit 3' -- true "$long" </dev/null
+	assert_stderr --partial 'psm-record: |exit 3: '
+	for i in $(seq 20); do
+		run -4 --separate-stderr timeout -k 5 15 psm-record -o '|exit 3' -- true </dev/null
+		assert_stderr --partial 'psm-record: |exit 3: '
+	done
+	[ ! -e '|exit 3' ]
+}
+
+@test "psm-record: --escrow seals the withheld input to the auditor's key" {
+	psm-keygen -o auditor --no-passphrase
+	id=$(cut -d' ' -f2 auditor.pub)
+	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys 'escrowed-s3cr3t' Enter
+	wait_for 5 tmux_screen_has 'len=15'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run grep -c escrowed-s3cr3t s.jsonl
+	assert_output 0
+	run jq -r 'select(.type == "withheld") | "\(.bytes) \(.reason) \(.escrow_key)"' s.jsonl
+	assert_output "16 echo-off $id"
+	[ "${#id}" -eq 16 ]
+	# A sealed box: the 16 bytes and 48 of overhead, in base64.
+	run sh -c "jq -r 'select(.type == \"withheld\") | .escrow' s.jsonl | base64 -d | wc -c"
+	assert_output 64
+}
+
+@test "psm-record: --escrow with a key file that cannot be read is exit 4 with its name" {
+	run -4 --separate-stderr psm-record --escrow /nonexistent -o s.jsonl -- touch ran </dev/null
+	assert_stderr 'psm-record: /nonexistent: No such file or directory'
+	[ ! -e ran ]
 }
