@@ -480,6 +480,7 @@ start_filter(struct session *s, char *const argv[], int out, int errlog, const c
 		err(PSM_EXIT_OS, "fork");
 	if (s->filter_pid == 0) {
 		setpgid(0, 0);	/* the caller's terminal signals are not its own */
+		signal(SIGPIPE, SIG_DFL);
 		dup2(p[0], STDIN_FILENO);
 		if (out >= 0)
 			dup2(out, STDOUT_FILENO);
