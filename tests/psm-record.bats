@@ -724,3 +724,16 @@ psm-record: recorded in spool/$name"
 	assert_stderr 'psm-record: /nonexistent: No such file or directory'
 	[ ! -e ran ]
 }
+
+@test "psm-record: run by its user, it cannot be traced by that user (not dumpable)" {
+	command -v strace >/dev/null || skip "strace is not installed (scripts/deps.sh test)"
+	[ "$(id -u)" -eq 0 ] || skip "needs root to run the recorder as another user"
+	[ -z "${PSM_SANITIZED:-}" ] || skip "LeakSanitizer's exit check needs to trace the recorder"
+	dir=$(mktemp -d /tmp/psm-trace.XXXXXX)
+	chmod 777 "$dir"
+	run setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$PSM_BIN/psm-record" -o "$dir/s.jsonl" -- sh -c 'timeout 3 strace -p $PPID -e trace=none 2>&1 | head -n 1; echo traced-$((6*7))' </dev/null
+	rm -rf "$dir"
+	assert_output --partial 'Operation not permitted'
+	assert_output --partial 'traced-42'
+}
