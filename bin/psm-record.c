@@ -1420,9 +1420,9 @@ escrow_withheld(void *ctx, struct psm_buf *ev, const void *p, size_t n)
 	char b64[((sizeof box + 2) / 3) * 4 + 1];
 
 	psm_escrow_seal(x, box, p, n);
-	psm_b64_encode(b64, box, n + PSM_ESCROW_OVERHEAD);
+	size_t len = psm_b64_encode(b64, box, n + PSM_ESCROW_OVERHEAD);
 	psm_ev_str(ev, "escrow_key", x->id);
-	psm_ev_str(ev, "escrow", b64);
+	psm_ev_strn(ev, "escrow", b64, len);
 }
 
 /* --escrow PUBKEY, or set-user-id CONFDIR/escrow.pub when there is one. */

@@ -26,6 +26,24 @@ vg() {
 	refute_output --partial '=='
 }
 
+@test "valgrind: psm-record withholding and escrowing a password, through a pipeline, with a prompt pattern, leaks nothing" {
+	psm-keygen -o auditor --no-passphrase
+	# Each line once the command is ready for it: typed-ahead input is not withheld.
+	feed() {
+		wait_for 20 grep -q ready s.jsonl && printf 'hunter2\n'
+		wait_for 20 grep -q '"withheld"' s.jsonl && printf 'echo after\n'
+	}
+	run -0 --separate-stderr bash -c "$(declare -f wait_for feed); feed | valgrind -q --leak-check=full \
+		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 '$PSM_BIN/psm-record' \
+		--escrow auditor.pub --prompt 'token>' -o '|cat > s.jsonl' \
+		-- sh -c 'stty -echo; echo ready; read pw; stty echo; read cmd; echo \$cmd'"
+	refute_output --partial '=='
+	run jq -r 'select(.type == "withheld") | "\(.reason) \(.bytes) \(.escrow != null)"' s.jsonl
+	assert_output 'echo-off 8 true'
+	run grep -c hunter2 s.jsonl
+	assert_output 0
+}
+
 # Valgrind has no seccomp(2) (libseccomp cannot set up a filter under it):
 # the sandboxed commands run with --no-sandbox here. The sandbox has its
 # own tests, and check-asan runs the whole suite with the filter loaded.
