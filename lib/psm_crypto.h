@@ -144,4 +144,13 @@ size_t psm_verifier_keys(const struct psm_verifier *v, char *out, size_t size);
 void psm_verifier_take_sessions(struct psm_verifier *v, struct psm_sessions *out);
 void psm_verifier_free(struct psm_verifier *v);
 
+/* escrow.c: withheld input sealed to an auditor's key (libsodium sealed boxes). */
+#define PSM_ESCROW_OVERHEAD 48	/* crypto_box_SEALBYTES */
+struct psm_escrow { char id[PSM_KEYID_LEN + 1]; unsigned char pk[32]; /* X25519 */ };
+int psm_escrow_init(struct psm_escrow *x, const struct psm_pubkey *k, struct psm_error *e);
+/* out has room for n + PSM_ESCROW_OVERHEAD bytes */
+void psm_escrow_seal(const struct psm_escrow *x, unsigned char *out, const void *in, size_t n);
+/* out has room for n - PSM_ESCROW_OVERHEAD; returns 0, or -1 with PSM_E_NO ("not sealed to this key") / PSM_E_DATA (too short) */
+int psm_escrow_open(const struct psm_seckey *k, void *out, const unsigned char *box, size_t n, struct psm_error *e);
+
 #endif
