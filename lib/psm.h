@@ -353,6 +353,20 @@ void psm_term_filter(struct psm_term *t, struct psm_buf *out, const void *p, siz
 #define PSM_TERM_VISIBLE_MAX(n) (4 * (n))
 size_t psm_term_visible(char *out, const void *p, size_t n);
 
+/*
+ * follow.c: for a reader that follows a growing file, once it has read to
+ * the end: is the file at its path still the one open, and no shorter than
+ * what was read? Has the process that wrote it gone?
+ */
+enum psm_followed {
+	PSM_FOLLOWED_OK,
+	PSM_FOLLOWED_TRUNCATED,		/* shorter than what was read */
+	PSM_FOLLOWED_MOVED,		/* no file at its path: moved or deleted */
+	PSM_FOLLOWED_REPLACED,		/* another file at its path */
+};
+enum psm_followed psm_followed_state(int fd, const char *path);
+bool psm_pid_gone(pid_t pid);
+
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen,
     struct psm_error *e);
