@@ -1,6 +1,9 @@
 /*
  * psm-replay: play a recorded session back, list the sessions of a stream,
  * follow one while it is being recorded, or give back its exact bytes.
+ * Playback goes to a terminal: what would act on the viewer's terminal or
+ * machine rather than on the screen is dropped (lib/term.c), unless
+ * --unsafe. Typed input is shown with its control bytes made visible.
  */
 #include <err.h>
 #include <errno.h>
@@ -19,7 +22,8 @@
 
 #include "psm_sandbox.h"
 
-enum mode { PLAY, LIST, RAW };
+/* PLAY: to a terminal, in time; INPUT: the typed input, made visible. */
+enum mode { PLAY, LIST, RAW, INPUT };
 
 #define PAUSE_MAX (1e9)		/* seconds: about 31 years */
 
@@ -28,7 +32,7 @@ struct options {
 	double speed;
 	double max_wait;	/* seconds; < 0: no cap */
 	const char *session;	/* a sid or the start of one */
-	bool follow, input, stderr_stream, no_sandbox;
+	bool follow, input, stderr_stream, no_sandbox, unsafe;
 	char **files;
 	int nfiles;
 };
@@ -70,6 +74,8 @@ struct replay {
 	uint64_t last_t;		/* of the chosen session's last output */
 	bool have_last_t;
 	struct psm_buf payload;
+	struct psm_term term[2];	/* playback's filters, of stdout and stderr */
+	struct psm_buf shown;		/* the bytes written: filtered or made visible */
 	struct summary *sum;
 	size_t nsum, capsum;
 	struct psm_table open_sum;	/* of struct summary_at, until the end event */
@@ -97,12 +103,53 @@ help(void)
 	    "                         exit and end reason\n"
 	    "  -f, --follow           follow a session while it is being recorded\n"
 	    "  -r, --raw              write the recorded output bytes only, at once\n"
-	    "  -i, --input            with --raw: the typed input instead of the output\n"
+	    "  -i, --input            write the typed input, control bytes made visible\n"
+	    "                         (with --raw: the bytes as typed)\n"
 	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
+	    "      --unsafe           play every byte as recorded, even the control sequences\n"
+	    "                         that act on this terminal (clipboard, title, queries)\n"
 	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n");
 	exit(PSM_EXIT_OK);
+}
+
+/* Options that go together, and those that do not. */
+static void
+check_options(const struct options *opt, bool list, bool raw)
+{
+	if (list && raw) {
+		warnx("--list and --raw exclude each other");
+		usage();
+	}
+	if (list && opt->input) {
+		warnx("--list and --input exclude each other");
+		usage();
+	}
+	if (opt->input && opt->stderr_stream) {
+		warnx("--input and --stderr exclude each other");
+		usage();
+	}
+	if (opt->stderr_stream && !raw) {
+		warnx("--stderr goes with --raw");
+		usage();
+	}
+	if (opt->unsafe && opt->mode != PLAY) {
+		warnx("--unsafe goes with playback, not with --raw, --input or --list");
+		usage();
+	}
+	if (opt->follow && opt->mode == LIST) {
+		warnx("--follow and --list exclude each other");
+		usage();
+	}
+	if (opt->follow && opt->nfiles > 1) {
+		warnx("--follow takes one FILE");
+		usage();
+	}
+	if (opt->session != NULL && (*opt->session == '\0' || strlen(opt->session) > PSM_SID_LEN)) {
+		warnx("invalid session id '%s'", opt->session);
+		usage();
+	}
 }
 
 /* A plain decimal number (digits, a point, an exponent): no sign, no hex. */
@@ -127,7 +174,7 @@ parse_positive(const char *s, const char *what, bool zero_ok)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_SANDBOX = 256 };
+	enum { OPT_NO_SANDBOX = 256, OPT_UNSAFE };
 	static const struct option longopts[] = {
 		{ "speed", required_argument, NULL, 's' },
 		{ "max-wait", required_argument, NULL, 'w' },
@@ -137,6 +184,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "input", no_argument, NULL, 'i' },
 		{ "stderr", no_argument, NULL, 'e' },
+		{ "unsafe", no_argument, NULL, OPT_UNSAFE },
 		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -158,6 +206,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'r': raw = true; break;
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
+		case OPT_UNSAFE: opt->unsafe = true; break;
 		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
@@ -166,33 +215,9 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 	opt->files = argv + optind;
 	opt->nfiles = argc - optind;
-	if (list && raw) {
-		warnx("--list and --raw exclude each other");
-		usage();
-	}
-	opt->mode = list ? LIST : raw ? RAW : PLAY;
-	if ((opt->input || opt->stderr_stream) && opt->mode != RAW) {
-		warnx("--input and --stderr go with --raw");
-		usage();
-	}
-	if (opt->input && opt->stderr_stream) {
-		warnx("--input and --stderr exclude each other");
-		usage();
-	}
-	if (opt->follow && opt->mode == LIST) {
-		warnx("--follow and --list exclude each other");
-		usage();
-	}
-	if (opt->follow && opt->nfiles > 1) {
-		warnx("--follow takes one FILE");
-		usage();
-	}
-	if (opt->session != NULL && (*opt->session == '\0' || strlen(opt->session) > PSM_SID_LEN)) {
-		warnx("invalid session id '%s'", opt->session);
-		usage();
-	}
+	opt->mode = list ? LIST : raw ? RAW : opt->input ? INPUT : PLAY;
+	check_options(opt, list, raw);
 }
-
 /* Stop at the line being read: "FILE:LINE: why", after what was played. */
 static void __attribute__((noreturn))
 bad_line(const struct replay *rp, struct psm_error *e)
@@ -341,11 +366,11 @@ wanted(const struct replay *rp, const struct psm_event *ev)
 	const struct options *o = rp->opt;
 
 	if (psm_event_is(ev, "out"))
-		return o->mode == PLAY || (!o->input && !o->stderr_stream);
+		return o->mode == PLAY || (o->mode == RAW && !o->input && !o->stderr_stream);
 	if (psm_event_is(ev, "err"))
 		return o->mode == PLAY || o->stderr_stream;
 	if (psm_event_is(ev, "in"))
-		return o->mode == RAW && o->input;
+		return o->input;
 	return false;
 }
 
@@ -354,6 +379,37 @@ has_payload(const struct psm_event *ev)
 {
 	return psm_event_is(ev, "out") || psm_event_is(ev, "err") ||
 	    psm_event_is(ev, "in");
+}
+
+static void
+put(FILE *to, const void *p, size_t n)
+{
+	/* An empty payload may have no buffer yet: fwrite() takes no NULL. */
+	if (n > 0 && fwrite(p, 1, n, to) != n)
+		err(PSM_EXIT_OS, "%s", to == stderr ? "stderr" : "stdout");
+}
+
+/*
+ * Write n bytes of p as the mode wants them: for a terminal, without what
+ * would act on it (unless --unsafe); typed input with its control bytes
+ * made visible; or as they are.
+ */
+static void
+write_out(struct replay *rp, FILE *to, const char *p, size_t n)
+{
+	const struct options *o = rp->opt;
+
+	rp->shown.len = 0;
+	if (o->mode == PLAY && !o->unsafe) {
+		psm_term_filter(&rp->term[to == stderr], &rp->shown, p, n);
+	} else if (o->mode == INPUT) {
+		psm_buf_reserve(&rp->shown, PSM_TERM_VISIBLE_MAX(n));
+		rp->shown.len = psm_term_visible(rp->shown.data, p, n);
+	} else {
+		put(to, p, n);
+		return;
+	}
+	put(to, rp->shown.data, rp->shown.len);
 }
 
 /* Write the payload of ev, which handle_line() has decoded into rp->payload. */
@@ -367,10 +423,7 @@ play(struct replay *rp, const struct psm_event *ev)
 	FILE *to = psm_event_is(ev, "err") && rp->opt->mode == PLAY ? stderr : stdout;
 	if (to == stderr)
 		xflush(stdout);
-	/* An empty payload may have no buffer yet: fwrite() takes no NULL. */
-	if (rp->payload.len > 0 &&
-	    fwrite(rp->payload.data, 1, rp->payload.len, to) != rp->payload.len)
-		err(PSM_EXIT_OS, "%s", to == stderr ? "stderr" : "stdout");
+	write_out(rp, to, rp->payload.data, rp->payload.len);
 	if (rp->opt->follow)
 		xflush(to);
 }
@@ -587,6 +640,8 @@ main(int argc, char **argv)
 	open_inputs(&rp);
 	psm_sessions_init(&rp.sessions);
 	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
+	psm_term_init(&rp.term[0]);
+	psm_term_init(&rp.term[1]);
 	/* Reading, parsing, pauses and --follow's waits need no more than the base list. */
 	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
 		xpsm_die(&e);
@@ -611,6 +666,7 @@ main(int argc, char **argv)
 	free(rp.in);
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
+	psm_buf_free(&rp.shown);
 	psm_table_free(&rp.open_sum);
 	psm_buf_free(&rp.names);
 	free(rp.sum);

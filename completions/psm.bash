@@ -116,7 +116,7 @@ _psm()
 		;;
 	psm-replay)
 		opts='-s --speed -w --max-wait -S --session -l --list -f --follow
-		    -r --raw -i --input -e --stderr --no-sandbox -h --help -V --version'
+		    -r --raw -i --input -e --stderr --unsafe --no-sandbox -h --help -V --version'
 		case $prev in
 		-s | --speed | -w | --max-wait | -S | --session)
 			return	# a number, a number of seconds, a session id

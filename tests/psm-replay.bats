@@ -193,10 +193,14 @@ follower_status() {
 	psm-replay --raw --stderr s.jsonl > out 2>err
 	cmp bad.bin out
 	[ ! -s err ]
-	# Played back, each goes to where it came from.
-	psm-replay s.jsonl > out 2>err
+	# Played back, each goes to where it came from: every byte with
+	# --unsafe; without it, what would act on the terminal is dropped.
+	psm-replay --unsafe s.jsonl > out 2>err
 	cmp all.bin out
 	cmp bad.bin err
+	psm-replay s.jsonl > out 2>err
+	! cmp -s all.bin out
+	! cmp -s bad.bin err
 }
 
 @test "psm-replay: --raw --input gives back what was typed" {
@@ -278,6 +282,117 @@ follower_status() {
 	done
 	psm-replay --raw --input --session "$A" sealed.jsonl > got
 	printf 'ls\n' | cmp - got
+}
+
+# --- safe playback ----------------------------------------------------------
+
+# out_stream DATA...: s.jsonl, a session of S whose out events carry each
+# DATA as JSON string text (escapes and all), one event each, then its end.
+out_stream() {
+	local seq=1 d
+	printf '{"sid":"%s","seq":0,"t":0,"type":"start"}\n' "$S" > s.jsonl
+	for d in "$@"; do
+		printf '{"sid":"%s","seq":%d,"t":%d,"type":"out","data":"%s"}\n' "$S" "$seq" "$seq" "$d" >> s.jsonl
+		seq=$((seq + 1))
+	done
+	printf '{"sid":"%s","seq":%d,"t":%d,"type":"end","reason":"exit","exit":0,"duration":%d}\n' \
+	    "$S" "$seq" "$seq" "$seq" >> s.jsonl
+}
+
+# played [OPTION...]: what psm-replay s.jsonl writes, as printable text (od -c).
+played() {
+	psm-replay "$@" s.jsonl | od -An -c | tr -s ' \n' ' '
+}
+
+# shown TEXT: TEXT (printf escapes) as played() shows it.
+shown() {
+	printf "$1" | od -An -c | tr -s ' \n' ' '
+}
+
+@test "psm-replay: playback drops OSC 52, so that a recording cannot set the viewer's clipboard" {
+	out_stream 'a\u001b]52;c;cm0gLXJmIH4K\u0007b' 'c\u001b]52;c;?\u001b\\d' 'e\u009d52;p;eA==\u009cf'
+	[ "$(played)" = "$(shown 'abcdef')" ]
+	# The bytes are in the recording: --raw and --unsafe give them back.
+	[ "$(played --raw)" = "$(shown 'a\033]52;c;cm0gLXJmIH4K\ab''c\033]52;c;?\033\\d''e\302\23552;p;eA==\302\234f')" ]
+	[ "$(played --unsafe)" = "$(played --raw)" ]
+}
+
+@test "psm-replay: playback drops window titles, hyperlinks' targets and other OSC strings" {
+	out_stream '\u001b]0;evil title\u0007$ ' '\u001b]2;x\u001b\\\u001b]1;icon\u0007ls\r\n' \
+	    '\u001b]8;;http://example.com/\u001b\\link\u001b]8;;\u001b\\ ' \
+	    '\u001b]11;?\u0007\u001b]4;1;?\u0007\u001b]7;file://h/tmp\u0007.'
+	[ "$(played)" = "$(shown '$ ls\r\nlink .')" ]
+}
+
+@test "psm-replay: playback drops DCS, APC, PM and SOS strings" {
+	out_stream 'a\u001bP$qm\u001b\\b\u001bP+q544e\u001b\\c' 'd\u001b_apc\u001b\\e\u001b^pm\u001b\\f\u001bXsos\u001b\\g' \
+	    'h\u0090$q\"p\u009ci'
+	[ "$(played)" = "$(shown 'abcdefghi')" ]
+}
+
+@test "psm-replay: playback drops the requests a terminal answers: DSR 6n, DA, window reports, DECRQM" {
+	out_stream 'a\u001b[6nb\u001b[5nc\u001b[?6nd' 'e\u001b[cf\u001b[>cg\u001b[=ch' \
+	    'i\u001b[14tj\u001b[18tk\u001b[21tl\u001b[8;99;99tm' 'n\u001b[?2026$po\u001b[>qp\u001bZq\u0005r'
+	[ "$(played)" = "$(shown 'abcdefghijklmnopqr')" ]
+	[ "$(played --unsafe)" = "$(played --raw)" ]
+}
+
+@test "psm-replay: playback keeps colours, cursor motion, clearing and the alternate screen" {
+	local screen='\u001b[?1049h\u001b[2J\u001b[H\u001b[1;31mred\u001b[0m\u001b[10;5H\u001b[3Aup\u001b[K\u001b(0lqk\u001b(B\u001b[38;5;208mé ✓\u001b[m\u001b[?25l\u001b[?1049l\r\n'
+	out_stream "$screen"
+	[ "$(played)" = "$(played --raw)" ]
+	[ "$(played)" = "$(shown '\033[?1049h\033[2J\033[H\033[1;31mred\033[0m\033[10;5H\033[3Aup\033[K\033(0lqk\033(B\033[38;5;208m\303\251 \342\234\223\033[m\033[?25l\033[?1049l\r\n')" ]
+}
+
+@test "psm-replay: a sequence split across two events is dropped whole, one to keep is kept whole" {
+	out_stream 'a\u001b]52;c;ZWNo' 'byBoaQ==\u0007b\u001b[' '6nc\u001b' ']0;title\u001b' '\\d\u001b[3' '1me'
+	[ "$(played)" = "$(shown 'abcd\033[31me')" ]
+	# Each out event is written by itself (--follow flushes after each): the same.
+	[ "$(played --follow)" = "$(shown 'abcd\033[31me')" ]
+}
+
+@test "psm-replay: an OSC never ended hides what follows, as it did on the terminal; --raw shows it" {
+	local long
+	long=$(head -c 10000 /dev/zero | tr '\0' A)
+	out_stream "x\\u001b]0;$long" "$long" '\u0007shown' '\u001b]52;c;' 'never shown'
+	[ "$(played)" = "$(shown 'xshown')" ]
+	run -0 sh -c 'psm-replay --raw s.jsonl | grep -c "never shown"'
+}
+
+@test "psm-replay: playback drops the same from a --no-pty recording's stderr" {
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"err\",\"data\":\"w\\u001b]52;c;eA==\\u0007arn\\u001b[6n\\n\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"o\\u001b]0;t\\u0007k\\n\"}" > s.jsonl
+	run -0 --separate-stderr psm-replay s.jsonl
+	assert_output 'ok'
+	assert_stderr 'warn'
+	run -0 --separate-stderr psm-replay --raw --stderr s.jsonl
+	assert_output $'w\e]52;c;eA==\aarn\e[6n'
+}
+
+@test "psm-replay: a recorded program that sets the clipboard and asks for the cursor position is played safely" {
+	psm-record -o s.jsonl -- sh -c 'stty -opost; printf "before\033]52;c;cm0gLXJmIH4K\007\033[6n\033]0;pwned\007after\n"' </dev/null >/dev/null
+	run -0 --separate-stderr psm-replay s.jsonl
+	assert_output 'beforeafter'
+	assert_stderr ''
+	psm-replay --raw s.jsonl > raw
+	printf 'before\033]52;c;cm0gLXJmIH4K\007\033[6n\033]0;pwned\007after\n' | cmp - raw
+	psm-replay --unsafe s.jsonl > unsafe
+	cmp raw unsafe
+}
+
+@test "psm-replay: --input shows what was typed, control bytes made visible, where the output painted over it" {
+	# The screen showed "$ ls": the command typed was painted over.
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"in\",\"data\":\"rm -rf /srv/data\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"\\r\\u001b[K\\u001b[A\\r\\u001b[K$ ls\\r\\n\"}" \
+	    "{\"sid\":\"$S\",\"seq\":3,\"t\":3,\"type\":\"in\",\"b64\":\"G1tBAH8JXP8N\"}" > s.jsonl
+	run -0 --separate-stderr psm-replay --input s.jsonl
+	assert_output $'rm -rf /srv/data\\r\n\\e[A\\x00\\x7f\\t\\\\\\xff\\r'
+	assert_stderr ''
+	# --raw --input: the bytes as typed.
+	psm-replay --raw --input s.jsonl > raw
+	printf 'rm -rf /srv/data\r\033[A\000\177\t\\\377\r' | cmp - raw
 }
 
 # --- list -----------------------------------------------------------------
@@ -1040,14 +1155,26 @@ follower_status() {
 	done
 }
 
-@test "psm-replay: --input or --stderr without --raw is a usage error" {
-	run -2 --separate-stderr psm-replay --input "$F/gap.jsonl"
-	assert_output ''
-	assert_stderr $'psm-replay: --input and --stderr go with --raw\nTry \'psm-replay --help\''
+@test "psm-replay: --stderr without --raw, --input with --stderr or --list is a usage error" {
 	run -2 --separate-stderr psm-replay --stderr "$F/gap.jsonl"
-	assert_stderr $'psm-replay: --input and --stderr go with --raw\nTry \'psm-replay --help\''
+	assert_output ''
+	assert_stderr $'psm-replay: --stderr goes with --raw\nTry \'psm-replay --help\''
 	run -2 --separate-stderr psm-replay --raw --input --stderr "$F/gap.jsonl"
 	assert_stderr $'psm-replay: --input and --stderr exclude each other\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --input --stderr "$F/gap.jsonl"
+	assert_stderr $'psm-replay: --input and --stderr exclude each other\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --list --input "$F/gap.jsonl"
+	assert_output ''
+	assert_stderr $'psm-replay: --list and --input exclude each other\nTry \'psm-replay --help\''
+}
+
+@test "psm-replay: --unsafe with --raw, --input or --list is a usage error" {
+	local o
+	for o in --raw --input --list; do
+		run -2 --separate-stderr psm-replay --unsafe $o "$F/gap.jsonl"
+		assert_output ''
+		assert_stderr $'psm-replay: --unsafe goes with playback, not with --raw, --input or --list\nTry \'psm-replay --help\''
+	done
 }
 
 @test "psm-replay: --follow with two FILEs or with --list is a usage error" {
@@ -1081,8 +1208,8 @@ follower_status() {
 	assert_line -n 0 'Usage: psm-replay [options] [FILE...]'
 	local o
 	for o in '-s, --speed=X' '-w, --max-wait=SECONDS' '-S, --session=SID' '-l, --list' \
-	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --no-sandbox' '-h, --help' \
-	    '-V, --version'; do
+	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --unsafe' \
+	    '    --no-sandbox' '-h, --help' '-V, --version'; do
 		assert_line --regexp "^  $o  +[a-z]"
 	done
 	run -0 --separate-stderr psm-replay -h
@@ -1200,7 +1327,7 @@ hundred_files() {
 	[ -z "${PSM_SANITIZED:-}" ] || skip "LD_PRELOAD does not mix with the sanitizer runtime"
 	build_late_syscall late.so
 	local mode
-	for mode in --raw --list --follow '--raw --input' '--max-wait 0'; do
+	for mode in --raw --list --follow '--raw --input' '--max-wait 0' --input '--unsafe --max-wait 0'; do
 		run -159 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay $mode "$F/gap.jsonl"
 		run -0 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay --no-sandbox $mode "$F/gap.jsonl"
 	done
@@ -1215,7 +1342,8 @@ sandbox_runs() {
 	printf '%s\n' '--raw three.jsonl' '--raw --input three.jsonl' '--raw --stderr three.jsonl' \
 	    "--raw --session $B three.jsonl" '--list three.jsonl' "--list --session $C three.jsonl" \
 	    '--max-wait 0 three.jsonl' '--speed 10 gap.jsonl' '--follow gap.jsonl' \
-	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl'
+	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl' '--input three.jsonl' \
+	    '--unsafe --max-wait 0 three.jsonl'
 }
 
 @test "psm-replay: works in its sandbox with stdout on a pipe, /dev/null and a file" {

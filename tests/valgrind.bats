@@ -43,6 +43,14 @@ vg() {
 	refute_output --partial '=='
 }
 
+@test "valgrind: psm-replay's safe playback and --input leak nothing" {
+	psm-record -o s.jsonl -- sh -c 'stty -opost; printf "a\033]52;c;eA==\007\033[31mb\033[6n\033"; sleep 0.1; printf "]0;t\007c\n"' </dev/null >/dev/null
+	run -0 vg "$PSM_BIN/psm-replay" --no-sandbox --max-wait 0 s.jsonl
+	assert_output $'a\e[31mbc'
+	run -0 vg "$PSM_BIN/psm-replay" --no-sandbox --input s.jsonl
+	refute_output --partial '=='
+}
+
 @test "valgrind: psm-seal and psm-verify leak nothing, on linked streams, refusals and failures" {
 	psm-keygen -o k --no-passphrase
 	psm-record --no-pty -o a.jsonl -- echo one </dev/null >/dev/null
