@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 enum mode { PLAY, LIST, RAW, INPUT };
 
 #define PAUSE_MAX (1e9)		/* seconds: about 31 years */
+#define GONE_QUIET_USEC 1000000	/* a last look at the file after its recorder went */
 
 struct options {
 	enum mode mode;
@@ -76,6 +78,9 @@ struct replay {
 	struct psm_buf payload;
 	struct psm_term term[2];	/* playback's filters, of stdout and stderr */
 	struct psm_buf shown;		/* the bytes written: filtered or made visible */
+	char host[256];			/* this host, for --follow */
+	pid_t recorder;			/* of the session followed, on this host; or 0 */
+	uint64_t gone_since;		/* when the recorder was first seen gone */
 	struct summary *sum;
 	size_t nsum, capsum;
 	struct psm_table open_sum;	/* of struct summary_at, until the end event */
@@ -428,6 +433,21 @@ play(struct replay *rp, const struct psm_event *ev)
 		xflush(to);
 }
 
+/* --follow: the recorder of the session followed, if it ran on this host. */
+static void
+note_recorder(struct replay *rp, const struct psm_event *ev)
+{
+	struct psm_buf host = { 0 };
+	uint64_t pid;
+
+	rp->recorder = 0;
+	if (psm_field_u64(psm_event_get(ev, "pid"), &pid) == 0 && pid >= 1 && pid <= INT_MAX &&
+	    psm_field_str(psm_event_get(ev, "host"), &host) == 0 && rp->host[0] != '\0' &&
+	    host.len == strlen(rp->host) && memcmp(host.data, rp->host, host.len) == 0)
+		rp->recorder = (pid_t)pid;
+	psm_buf_free(&host);
+}
+
 /* The first session that matches --session (or the first, or the one --follow picked). */
 static bool
 is_chosen(struct replay *rp, const struct psm_event *ev)
@@ -477,8 +497,57 @@ handle_line(struct replay *rp, const char *line, size_t len)
 	if (rp->chosen_ended || !is_chosen(rp, &ev))
 		return;
 	play(rp, &ev);
+	if (rp->opt->follow && psm_event_is(&ev, "start"))
+		note_recorder(rp, &ev);
 	if (psm_event_is(&ev, "end"))
 		rp->chosen_ended = true;
+}
+
+/* --follow stops here: what was played is out, then the reason. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+stop_following(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	xflush(stdout);
+	va_start(ap, fmt);
+	verrx(status, fmt, ap);
+}
+
+/*
+ * --follow, at the end of the file with the session not ended: is there
+ * more to wait for? Not when the file was truncated under it (what was
+ * read is no longer there: exit 3), moved, deleted or replaced at its
+ * path (rotated: exit 5), or when the recorder, on this host, has been
+ * gone a while (exit 5). A recorder that died wrote no end event.
+ */
+static void
+check_followed(struct replay *rp, const struct input *in)
+{
+	switch (psm_followed_state(in->fd, in->name)) {
+	case PSM_FOLLOWED_TRUNCATED:
+		stop_following(PSM_EXIT_DATA, "%s: the file was truncated while it was followed",
+		    in->name);
+	case PSM_FOLLOWED_MOVED:
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the file was moved or deleted while it was followed", in->name);
+	case PSM_FOLLOWED_REPLACED:
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the file was replaced while it was followed", in->name);
+	case PSM_FOLLOWED_OK:
+		break;
+	}
+	if (rp->recorder == 0 || !psm_pid_gone(rp->recorder)) {
+		rp->gone_since = 0;
+		return;
+	}
+	uint64_t now = psm_mono_usec();
+	if (rp->gone_since == 0)
+		rp->gone_since = now;	/* one more look at the file first */
+	else if (now - rp->gone_since >= GONE_QUIET_USEC)
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the recorder (pid %d) is gone; the session has no end", in->name,
+		    (int)rp->recorder);
 }
 
 /* Wait until the followed file changes (or a second passes). */
@@ -527,6 +596,7 @@ read_input(struct replay *rp, const struct input *in)
 			bad_line(rp, &e);
 		}
 		if (wait) {
+			check_followed(rp, in);
 			wait_for_more(rp->ino);
 			continue;
 		}
@@ -605,9 +675,13 @@ open_inputs(struct replay *rp)
 			err(PSM_EXIT_OS, "%s", path);
 	}
 	rp->ino = -1;
+	if (o->follow && gethostname(rp->host, sizeof rp->host - 1) < 0)
+		rp->host[0] = '\0';	/* no recorder is looked for */
 	if (o->follow && !rp->in[0].is_stdin) {
+		/* Growth, truncation, and the file moved or deleted. */
+		uint32_t mask = IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF;
 		rp->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, IN_MODIFY) < 0) {
+		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, mask) < 0) {
 			close(rp->ino);
 			rp->ino = -1;	/* wait_for_more() looks again in a while */
 		}
@@ -642,8 +716,12 @@ main(int argc, char **argv)
 	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
 	psm_term_init(&rp.term[0]);
 	psm_term_init(&rp.term[1]);
-	/* Reading, parsing, pauses and --follow's waits need no more than the base list. */
-	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
+	/*
+	 * Reading, parsing, pauses and --follow's waits need no more than the
+	 * base list; --follow asks whether the recorder is still there.
+	 */
+	if (!opt.no_sandbox &&
+	    psm_sandbox_flags(NULL, opt.follow ? PSM_SANDBOX_PROBE : 0, &e) < 0)
 		xpsm_die(&e);
 	read_all(&rp);
 	if (opt.mode == LIST)

@@ -754,6 +754,98 @@ shown() {
 	assert_stderr 'psm-replay: nofile: No such file or directory'
 }
 
+@test "psm-replay: --follow says so and exits 5 when the recorder is killed before its end event" {
+	psm-record -o live.jsonl -- sh -c 'stty -opost; echo started; exec sleep 60' </dev/null >/dev/null 3>&- &
+	rec=$!
+	BG_PIDS+=("$rec")
+	wait_for 10 grep -q started live.jsonl
+	[ "$(jq -r 'select(.type == "start") | .pid' live.jsonl)" = "$rec" ]
+	follow live.jsonl
+	wait_for 10 grep -q started out
+	kill -0 "$FOLLOWER"
+	kill -9 "$rec"
+	wait "$rec" || true
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = "psm-replay: live.jsonl: the recorder (pid $rec) is gone; the session has no end" ]
+	printf 'started\n' | cmp - out
+	run -1 grep -q '"type":"end"' live.jsonl
+}
+
+@test "psm-replay: --follow of a session whose recorder is gone exits 5, in its sandbox and without it" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	run -1 kill -0 "$dead"
+	local sandbox
+	for sandbox in '' --no-sandbox; do
+		printf '{"sid":"%s","seq":0,"t":0,"type":"start","host":"%s","pid":%d}\n' "$S" "$(hostname)" "$dead" > live.jsonl
+		printf '{"sid":"%s","seq":1,"t":1,"type":"out","data":"last words\\n"}\n' "$S" >> live.jsonl
+		run -5 --separate-stderr timeout 10 psm-replay --follow $sandbox live.jsonl
+		assert_output 'last words'
+		assert_stderr "psm-replay: live.jsonl: the recorder (pid $dead) is gone; the session has no end"
+		run -5 --separate-stderr timeout 10 psm-replay --follow --raw --input $sandbox live.jsonl
+	done
+}
+
+@test "psm-replay: --follow waits on for a recorder of another host, whose process it cannot see" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	printf '{"sid":"%s","seq":0,"t":0,"type":"start","host":"elsewhere.invalid","pid":%d}\n' "$S" "$dead" > live.jsonl
+	follow live.jsonl
+	# Longer than the follower takes to give up on a recorder of this host (about 2 s).
+	sleep 3
+	kill -0 "$FOLLOWER" || fail "it stopped: $(cat err)"
+	printf '{"sid":"%s","seq":1,"t":1,"type":"end","reason":"exit","exit":0,"duration":1}\n' "$S" >> live.jsonl
+	follower_status
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat err)"
+	[ ! -s err ]
+}
+
+@test "psm-replay: --follow says so and exits 3 when the file is truncated under it" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	: > live.jsonl
+	follower_status
+	[ "$rc" -eq 3 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was truncated while it was followed' ]
+	printf 'before\n' | cmp - out
+}
+
+@test "psm-replay: --follow says so and exits 5 when the file is replaced by a new one (rotated)" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl --raw
+	wait_for 10 grep -q before out
+	# logrotate's create: the old file keeps a name, a new one takes the path at once.
+	ln live.jsonl live.jsonl.1
+	: > new.jsonl
+	mv new.jsonl live.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was replaced while it was followed' ]
+	printf 'before\n' | cmp - out
+}
+
+@test "psm-replay: --follow says so and exits 5 when the file is moved away or deleted" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	mv live.jsonl moved.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was moved or deleted while it was followed' ]
+
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	rm live.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was moved or deleted while it was followed' ]
+}
+
 # --- several inputs ---------------------------------------------------------
 
 @test "psm-replay: several FILEs are read as one stream" {
