@@ -3,7 +3,8 @@
  * follow one while it is being recorded, or give back its exact bytes.
  * Playback goes to a terminal: what would act on the viewer's terminal or
  * machine rather than on the screen is dropped (lib/term.c), unless
- * --unsafe. Typed input is shown with its control bytes made visible.
+ * --unsafe. Typed input is shown with its control bytes made visible, and
+ * with --escrow-key the withheld input sealed to that key in its place.
  */
 #include <err.h>
 #include <errno.h>
@@ -21,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "psm_crypto.h"
 #include "psm_sandbox.h"
 
 /* PLAY: to a terminal, in time; INPUT: the typed input, made visible. */
@@ -34,6 +38,7 @@ struct options {
 	double speed;
 	double max_wait;	/* seconds; < 0: no cap */
 	const char *session;	/* a sid or the start of one */
+	const char *escrow_key;	/* a secret key file, or NULL */
 	bool follow, input, stderr_stream, no_sandbox, unsafe;
 	char **files;
 	int nfiles;
@@ -78,6 +83,8 @@ struct replay {
 	struct psm_buf payload;
 	struct psm_term term[2];	/* playback's filters, of stdout and stderr */
 	struct psm_buf shown;		/* the bytes written: filtered or made visible */
+	struct psm_seckey key;		/* --escrow-key's, if key.sk */
+	struct psm_buf box;		/* a withheld event's sealed box */
 	char host[256];			/* this host, for --follow */
 	pid_t recorder;			/* of the session followed, on this host; or 0 */
 	uint64_t gone_since;		/* when the recorder was first seen gone */
@@ -113,6 +120,8 @@ help(void)
 	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
 	    "      --unsafe           play every byte as recorded, even the control sequences\n"
 	    "                         that act on this terminal (clipboard, title, queries)\n"
+	    "      --escrow-key=FILE  with --input: show the withheld input sealed to the\n"
+	    "                         secret key in FILE\n"
 	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n");
@@ -141,6 +150,10 @@ check_options(const struct options *opt, bool list, bool raw)
 	}
 	if (opt->unsafe && opt->mode != PLAY) {
 		warnx("--unsafe goes with playback, not with --raw, --input or --list");
+		usage();
+	}
+	if (opt->escrow_key != NULL && !opt->input) {
+		warnx("--escrow-key goes with --input");
 		usage();
 	}
 	if (opt->follow && opt->mode == LIST) {
@@ -179,7 +192,7 @@ parse_positive(const char *s, const char *what, bool zero_ok)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_SANDBOX = 256, OPT_UNSAFE };
+	enum { OPT_NO_SANDBOX = 256, OPT_UNSAFE, OPT_ESCROW_KEY };
 	static const struct option longopts[] = {
 		{ "speed", required_argument, NULL, 's' },
 		{ "max-wait", required_argument, NULL, 'w' },
@@ -190,6 +203,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "input", no_argument, NULL, 'i' },
 		{ "stderr", no_argument, NULL, 'e' },
 		{ "unsafe", no_argument, NULL, OPT_UNSAFE },
+		{ "escrow-key", required_argument, NULL, OPT_ESCROW_KEY },
 		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -212,6 +226,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
 		case OPT_UNSAFE: opt->unsafe = true; break;
+		case OPT_ESCROW_KEY: opt->escrow_key = optarg; break;
 		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
@@ -433,6 +448,74 @@ play(struct replay *rp, const struct psm_event *ev)
 		xflush(to);
 }
 
+/* A warning about the line being read; playback goes on. */
+static void __attribute__((format(printf, 2, 3)))
+warn_line(const struct replay *rp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	xflush(stdout);
+	warnx("%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
+}
+
+/* Withheld input, opened: as typed (--raw) or made visible, and then wiped. */
+static void
+show_secret(struct replay *rp, const unsigned char *plain, size_t n)
+{
+	char *vis;
+	size_t len;
+
+	if (rp->opt->mode != INPUT) {
+		put(stdout, plain, n);
+		return;
+	}
+	vis = xsodium_malloc(PSM_TERM_VISIBLE_MAX(n) + 1);
+	len = psm_term_visible(vis, plain, n);
+	put(stdout, vis, len);
+	sodium_free(vis);
+}
+
+/*
+ * A withheld event with --escrow-key: the input that it withheld, in its
+ * place. Sealed to another key, or a box that does not open with this
+ * one, is a warning; a malformed escrow stops at the line (exit 3).
+ */
+static void
+show_withheld(struct replay *rp, const struct psm_event *ev)
+{
+	char keyid[PSM_KEYID_LEN + 1];
+	unsigned char *plain;
+	uint64_t bytes;
+	size_t n;
+	struct psm_error e;
+
+	if (psm_event_escrow(ev, keyid, &rp->box, &e) < 0)
+		bad_line(rp, &e);
+	if (keyid[0] == '\0')
+		return;		/* withheld with no escrow: nothing to show */
+	if (strcmp(keyid, rp->key.id) != 0) {
+		warn_line(rp, "withheld input sealed to key %s, not to %s", keyid, rp->key.id);
+		return;
+	}
+	n = rp->box.len - PSM_ESCROW_OVERHEAD;
+	plain = xsodium_malloc(n + 1);
+	if (psm_escrow_open(&rp->key, plain, (unsigned char *)rp->box.data, rp->box.len, &e) < 0) {
+		warn_line(rp, "withheld input does not open with key %s", rp->key.id);
+	} else {
+		if (psm_field_u64(psm_event_get(ev, "bytes"), &bytes) == 0 && bytes != n)
+			warn_line(rp, "withheld input of %zu bytes where \"bytes\" is %" PRIu64,
+			    n, bytes);
+		show_secret(rp, plain, n);
+	}
+	sodium_free(plain);
+	if (rp->opt->follow)
+		xflush(stdout);
+}
+
 /* --follow: the recorder of the session followed, if it ran on this host. */
 static void
 note_recorder(struct replay *rp, const struct psm_event *ev)
@@ -496,7 +579,10 @@ handle_line(struct replay *rp, const char *line, size_t len)
 	}
 	if (rp->chosen_ended || !is_chosen(rp, &ev))
 		return;
-	play(rp, &ev);
+	if (rp->key.sk != NULL && psm_event_is(&ev, "withheld"))
+		show_withheld(rp, &ev);
+	else
+		play(rp, &ev);
 	if (rp->opt->follow && psm_event_is(&ev, "start"))
 		note_recorder(rp, &ev);
 	if (psm_event_is(&ev, "end"))
@@ -711,6 +797,9 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
+	if (opt.escrow_key != NULL && (psm_secret_protect_process(&e) < 0 ||
+	    psm_seckey_load(&rp.key, opt.escrow_key, &e) < 0))
+		xpsm_die(&e);
 	open_inputs(&rp);
 	psm_sessions_init(&rp.sessions);
 	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
@@ -745,6 +834,8 @@ main(int argc, char **argv)
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
 	psm_buf_free(&rp.shown);
+	psm_buf_free(&rp.box);
+	psm_seckey_free(&rp.key);
 	psm_table_free(&rp.open_sum);
 	psm_buf_free(&rp.names);
 	free(rp.sum);

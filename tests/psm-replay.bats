@@ -81,6 +81,10 @@ ms_since() {	# ms_since NANOSECONDS: milliseconds from then until now
 	echo $(( ($(date +%s%N) - $1) / 1000000 ))
 }
 
+stated_id() {	# stated_id PUB: the key id of a public key file
+	awk '{ print $2 }' "$1"
+}
+
 gone() {	# gone PID: the process has exited (and was reaped)
 	! kill -0 "$1" 2>/dev/null
 }
@@ -393,6 +397,127 @@ shown() {
 	# --raw --input: the bytes as typed.
 	psm-replay --raw --input s.jsonl > raw
 	printf 'rm -rf /srv/data\r\033[A\000\177\t\\\377\r' | cmp - raw
+}
+
+# --- escrowed input -----------------------------------------------------------
+
+# escrow_stream PUB TEXT [KEYID]: s.jsonl, a session in which TEXT was typed
+# at a password prompt, withheld and sealed to the public key PUB, its
+# escrow_key KEYID (PUB's id if not given). tests/lib/test-escrow seals it:
+# no command does yet.
+escrow_stream() {
+	local box id=${3:-$(awk '{ print $2 }' "$1")}
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal "$1" "$2") || fail "test-escrow seal $1: $box"
+	withheld_stream "\"bytes\":${#2},\"reason\":\"prompt\",\"escrow_key\":\"$id\",\"escrow\":\"$box\""
+}
+
+# withheld_stream KEYS: s.jsonl, typed input around a withheld event with
+# "stream":"in" and then KEYS (JSON text), at line 4.
+withheld_stream() {
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"in\",\"data\":\"sudo -i\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"[sudo] password for alice: \"}" \
+	    "{\"sid\":\"$S\",\"seq\":3,\"t\":3,\"type\":\"withheld\",\"stream\":\"in\",$1}" \
+	    "{\"sid\":\"$S\",\"seq\":4,\"t\":4,\"type\":\"in\",\"data\":\"id\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":5,\"t\":5,\"type\":\"end\",\"reason\":\"exit\",\"exit\":0,\"duration\":5}" > s.jsonl
+}
+
+@test "psm-replay: --input --escrow-key shows the withheld password in its place" {
+	psm-keygen -o auditor --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\\r\nhunter2\\r\nid\\r'
+	assert_stderr ''
+	psm-replay --raw --input --escrow-key=auditor.key s.jsonl > raw
+	printf 'sudo -i\rhunter2\rid\r' | cmp - raw
+	# --follow and --session too.
+	run -0 --separate-stderr timeout 10 psm-replay --follow --input --escrow-key auditor.key -S "${S:0:8}" s.jsonl
+	assert_output $'sudo -i\\r\nhunter2\\r\nid\\r'
+}
+
+@test "psm-replay: without --escrow-key, withheld input shows nothing, escrow or not" {
+	psm-keygen -o auditor --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr ''
+	run -0 --separate-stderr psm-replay --raw --input s.jsonl
+	assert_output $'sudo -i\rid\r'
+	run -0 --separate-stderr psm-replay --raw s.jsonl
+	assert_output '[sudo] password for alice: '
+	run -0 --separate-stderr psm-replay --list s.jsonl
+	refute_output --partial hunter2
+	# Withheld with no escrow, with the key: nothing either.
+	withheld_stream '"bytes":8,"reason":"echo-off"'
+	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr ''
+}
+
+@test "psm-replay: --escrow-key of another key warns with FILE:LINE and plays on" {
+	psm-keygen -o auditor --no-passphrase
+	psm-keygen -o other --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input --escrow-key other.key s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr "psm-replay: s.jsonl:4: withheld input sealed to key $(stated_id auditor.pub), not to $(stated_id other.pub)"
+	# Named for this key, but sealed to another: it does not open.
+	escrow_stream auditor.pub $'hunter2\r' "$(stated_id other.pub)"
+	run -0 --separate-stderr psm-replay --raw --input --escrow-key other.key s.jsonl
+	assert_output $'sudo -i\rid\r'
+	assert_stderr "psm-replay: s.jsonl:4: withheld input does not open with key $(stated_id other.pub)"
+}
+
+@test "psm-replay: --escrow-key warns when the opened input is not as long as \"bytes\" says" {
+	psm-keygen -o auditor --no-passphrase
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal auditor.pub 'hunter2')
+	withheld_stream "\"bytes\":9,\"reason\":\"prompt\",\"escrow_key\":\"$(stated_id auditor.pub)\",\"escrow\":\"$box\""
+	run -0 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\rhunter2id\r'
+	assert_stderr 'psm-replay: s.jsonl:4: withheld input of 7 bytes where "bytes" is 9'
+}
+
+@test "psm-replay: a malformed escrow stops at its line with exit 3" {
+	psm-keygen -o auditor --no-passphrase
+	id=$(stated_id auditor.pub)
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal auditor.pub 'hunter2')
+	short=$(printf 'too short' | base64)
+	local keys want n=0
+	while IFS='|' read -r keys want; do
+		withheld_stream "\"bytes\":7,$keys"
+		run -3 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+		assert_output 'sudo -i\r'
+		assert_stderr "psm-replay: s.jsonl:4: $want"
+		n=$((n + 1))
+	done <<-EOF
+	"escrow_key":"$id","escrow":"!!$box"|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":"${box%?}"|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":7|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":"$short"|"escrow" is too short for a sealed box
+	"escrow_key":"$id"|"escrow" and "escrow_key" go together
+	"escrow":"$box"|"escrow" and "escrow_key" go together
+	"escrow_key":"${id^^}","escrow":"$box"|"escrow_key" is not a key id
+	"escrow_key":"${id}0","escrow":"$box"|"escrow_key" is not a key id
+	"escrow_key":null,"escrow":"$box"|"escrow_key" is not a key id
+	EOF
+	[ "$n" -eq 9 ]
+}
+
+@test "psm-replay: --escrow-key takes a key with a passphrase, and refuses a wrong one (exit 1) or a missing file (exit 4)" {
+	printf 'open sesame\n' > pass
+	chmod 600 pass
+	PSM_PASSPHRASE_FILE=pass psm-keygen -o auditor
+	escrow_stream auditor.pub 'hunter2'
+	PSM_PASSPHRASE_FILE=pass run -0 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\rhunter2id\r'
+	assert_stderr ''
+	printf 'wrong\n' > pass
+	PSM_PASSPHRASE_FILE=pass run -1 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output ''
+	assert_stderr 'psm-replay: auditor.key: wrong passphrase'
+	run -4 --separate-stderr psm-replay --input --escrow-key nokey s.jsonl
+	assert_output ''
+	assert_stderr 'psm-replay: nokey: No such file or directory'
 }
 
 # --- list -----------------------------------------------------------------
@@ -1269,6 +1394,16 @@ shown() {
 	done
 }
 
+@test "psm-replay: --escrow-key without --input is a usage error" {
+	run -2 --separate-stderr psm-replay --escrow-key k.key "$F/gap.jsonl"
+	assert_output ''
+	assert_stderr $'psm-replay: --escrow-key goes with --input\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --raw --escrow-key=k.key "$F/gap.jsonl"
+	assert_stderr $'psm-replay: --escrow-key goes with --input\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --input --escrow-key
+	assert_stderr $'psm-replay: option \'--escrow-key\' requires an argument\nTry \'psm-replay --help\''
+}
+
 @test "psm-replay: --follow with two FILEs or with --list is a usage error" {
 	run -2 --separate-stderr psm-replay --follow "$F/gap.jsonl" "$F/gap.jsonl"
 	assert_output ''
@@ -1301,7 +1436,7 @@ shown() {
 	local o
 	for o in '-s, --speed=X' '-w, --max-wait=SECONDS' '-S, --session=SID' '-l, --list' \
 	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --unsafe' \
-	    '    --no-sandbox' '-h, --help' '-V, --version'; do
+	    '    --escrow-key=FILE' '    --no-sandbox' '-h, --help' '-V, --version'; do
 		assert_line --regexp "^  $o  +[a-z]"
 	done
 	run -0 --separate-stderr psm-replay -h
@@ -1431,11 +1566,15 @@ hundred_files() {
 sandbox_runs() {
 	cp "$F/three-sessions.jsonl" three.jsonl
 	cp "$F/gap.jsonl" gap.jsonl
+	psm-keygen -o esc --no-passphrase
+	escrow_stream esc.pub $'hunter2\r'
+	mv s.jsonl esc.jsonl
 	printf '%s\n' '--raw three.jsonl' '--raw --input three.jsonl' '--raw --stderr three.jsonl' \
 	    "--raw --session $B three.jsonl" '--list three.jsonl' "--list --session $C three.jsonl" \
 	    '--max-wait 0 three.jsonl' '--speed 10 gap.jsonl' '--follow gap.jsonl' \
 	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl' '--input three.jsonl' \
-	    '--unsafe --max-wait 0 three.jsonl'
+	    '--unsafe --max-wait 0 three.jsonl' '--input --escrow-key esc.key esc.jsonl' \
+	    '--raw --input --escrow-key esc.key esc.jsonl'
 }
 
 @test "psm-replay: works in its sandbox with stdout on a pipe, /dev/null and a file" {
