@@ -20,10 +20,10 @@
  *   - ESC Z (DECID), the switches of coding (ESC % ...) and of control
  *     transmission (ESC SP ...), and ENQ (the answerback).
  *
- * The C1 controls count as their ESC forms in both encodings a terminal
- * may act on: U+0080 to U+009F in UTF-8 (0xc2 0x80 to 0xc2 0x9f), and a
- * byte 0x80 to 0x9f on its own, which is not UTF-8 and is dropped (a UTF-8
- * terminal shows it as U+FFFD; an 8-bit one would take it as a control).
+ * The C1 controls, U+0080 to U+009F in UTF-8 (0xc2 0x80 to 0xc2 0x9f),
+ * count as their ESC forms. A byte 0x80 to 0x9f on its own, not part of a
+ * UTF-8 character, is dropped: a UTF-8 terminal shows it as U+FFFD, an
+ * 8-bit one would take it for a control.
  *
  * Everything else passes as it was: text, colours and attributes, cursor
  * motion, clearing, scrolling regions, modes, character sets. A sequence
