@@ -1,12 +1,17 @@
 /*
  * psm-replay: play a recorded session back, list the sessions of a stream,
  * follow one while it is being recorded, or give back its exact bytes.
+ * Playback goes to a terminal: what would act on the viewer's terminal or
+ * machine rather than on the screen is dropped (lib/term.c), unless
+ * --unsafe. Typed input is shown with its control bytes made visible, and
+ * with --escrow-key the withheld input sealed to that key in its place.
  */
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -17,18 +22,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "psm_crypto.h"
 #include "psm_sandbox.h"
 
-enum mode { PLAY, LIST, RAW };
+/* PLAY: to a terminal, in time; INPUT: the typed input, made visible. */
+enum mode { PLAY, LIST, RAW, INPUT };
 
 #define PAUSE_MAX (1e9)		/* seconds: about 31 years */
+#define GONE_QUIET_USEC 1000000	/* a last look at the file after its recorder went */
 
 struct options {
 	enum mode mode;
 	double speed;
 	double max_wait;	/* seconds; < 0: no cap */
 	const char *session;	/* a sid or the start of one */
-	bool follow, input, stderr_stream, no_sandbox;
+	const char *escrow_key;	/* a secret key file, or NULL */
+	bool follow, input, stderr_stream, no_sandbox, unsafe;
 	char **files;
 	int nfiles;
 };
@@ -70,6 +81,13 @@ struct replay {
 	uint64_t last_t;		/* of the chosen session's last output */
 	bool have_last_t;
 	struct psm_buf payload;
+	struct psm_term term[2];	/* playback's filters, of stdout and stderr */
+	struct psm_buf shown;		/* the bytes written: filtered or made visible */
+	struct psm_seckey key;		/* --escrow-key's, if key.sk */
+	struct psm_buf box;		/* a withheld event's sealed box */
+	char host[256];			/* this host, for --follow */
+	pid_t recorder;			/* of the session followed, on this host; or 0 */
+	uint64_t gone_since;		/* when the recorder was first seen gone */
 	struct summary *sum;
 	size_t nsum, capsum;
 	struct psm_table open_sum;	/* of struct summary_at, until the end event */
@@ -97,12 +115,59 @@ help(void)
 	    "                         exit and end reason\n"
 	    "  -f, --follow           follow a session while it is being recorded\n"
 	    "  -r, --raw              write the recorded output bytes only, at once\n"
-	    "  -i, --input            with --raw: the typed input instead of the output\n"
+	    "  -i, --input            write the typed input, control bytes made visible\n"
+	    "                         (with --raw: the bytes as typed)\n"
 	    "  -e, --stderr           with --raw: the standard error of a --no-pty recording\n"
+	    "      --unsafe           play every byte as recorded, even the control sequences\n"
+	    "                         that act on this terminal (clipboard, title, queries)\n"
+	    "      --escrow-key=FILE  with --input: show the withheld input sealed to the\n"
+	    "                         secret key in FILE\n"
 	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n");
 	exit(PSM_EXIT_OK);
+}
+
+/* Options that go together, and those that do not. */
+static void
+check_options(const struct options *opt, bool list, bool raw)
+{
+	if (list && raw) {
+		warnx("--list and --raw exclude each other");
+		usage();
+	}
+	if (list && opt->input) {
+		warnx("--list and --input exclude each other");
+		usage();
+	}
+	if (opt->input && opt->stderr_stream) {
+		warnx("--input and --stderr exclude each other");
+		usage();
+	}
+	if (opt->stderr_stream && !raw) {
+		warnx("--stderr goes with --raw");
+		usage();
+	}
+	if (opt->unsafe && opt->mode != PLAY) {
+		warnx("--unsafe goes with playback, not with --raw, --input or --list");
+		usage();
+	}
+	if (opt->escrow_key != NULL && !opt->input) {
+		warnx("--escrow-key goes with --input");
+		usage();
+	}
+	if (opt->follow && opt->mode == LIST) {
+		warnx("--follow and --list exclude each other");
+		usage();
+	}
+	if (opt->follow && opt->nfiles > 1) {
+		warnx("--follow takes one FILE");
+		usage();
+	}
+	if (opt->session != NULL && (*opt->session == '\0' || strlen(opt->session) > PSM_SID_LEN)) {
+		warnx("invalid session id '%s'", opt->session);
+		usage();
+	}
 }
 
 /* A plain decimal number (digits, a point, an exponent): no sign, no hex. */
@@ -127,7 +192,7 @@ parse_positive(const char *s, const char *what, bool zero_ok)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_SANDBOX = 256 };
+	enum { OPT_NO_SANDBOX = 256, OPT_UNSAFE, OPT_ESCROW_KEY };
 	static const struct option longopts[] = {
 		{ "speed", required_argument, NULL, 's' },
 		{ "max-wait", required_argument, NULL, 'w' },
@@ -137,6 +202,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "input", no_argument, NULL, 'i' },
 		{ "stderr", no_argument, NULL, 'e' },
+		{ "unsafe", no_argument, NULL, OPT_UNSAFE },
+		{ "escrow-key", required_argument, NULL, OPT_ESCROW_KEY },
 		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -158,6 +225,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		case 'r': raw = true; break;
 		case 'i': opt->input = true; break;
 		case 'e': opt->stderr_stream = true; break;
+		case OPT_UNSAFE: opt->unsafe = true; break;
+		case OPT_ESCROW_KEY: opt->escrow_key = optarg; break;
 		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-replay %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
@@ -166,33 +235,9 @@ parse_options(int argc, char **argv, struct options *opt)
 	}
 	opt->files = argv + optind;
 	opt->nfiles = argc - optind;
-	if (list && raw) {
-		warnx("--list and --raw exclude each other");
-		usage();
-	}
-	opt->mode = list ? LIST : raw ? RAW : PLAY;
-	if ((opt->input || opt->stderr_stream) && opt->mode != RAW) {
-		warnx("--input and --stderr go with --raw");
-		usage();
-	}
-	if (opt->input && opt->stderr_stream) {
-		warnx("--input and --stderr exclude each other");
-		usage();
-	}
-	if (opt->follow && opt->mode == LIST) {
-		warnx("--follow and --list exclude each other");
-		usage();
-	}
-	if (opt->follow && opt->nfiles > 1) {
-		warnx("--follow takes one FILE");
-		usage();
-	}
-	if (opt->session != NULL && (*opt->session == '\0' || strlen(opt->session) > PSM_SID_LEN)) {
-		warnx("invalid session id '%s'", opt->session);
-		usage();
-	}
+	opt->mode = list ? LIST : raw ? RAW : opt->input ? INPUT : PLAY;
+	check_options(opt, list, raw);
 }
-
 /* Stop at the line being read: "FILE:LINE: why", after what was played. */
 static void __attribute__((noreturn))
 bad_line(const struct replay *rp, struct psm_error *e)
@@ -341,11 +386,11 @@ wanted(const struct replay *rp, const struct psm_event *ev)
 	const struct options *o = rp->opt;
 
 	if (psm_event_is(ev, "out"))
-		return o->mode == PLAY || (!o->input && !o->stderr_stream);
+		return o->mode == PLAY || (o->mode == RAW && !o->input && !o->stderr_stream);
 	if (psm_event_is(ev, "err"))
 		return o->mode == PLAY || o->stderr_stream;
 	if (psm_event_is(ev, "in"))
-		return o->mode == RAW && o->input;
+		return o->input;
 	return false;
 }
 
@@ -354,6 +399,37 @@ has_payload(const struct psm_event *ev)
 {
 	return psm_event_is(ev, "out") || psm_event_is(ev, "err") ||
 	    psm_event_is(ev, "in");
+}
+
+static void
+put(FILE *to, const void *p, size_t n)
+{
+	/* An empty payload may have no buffer yet: fwrite() takes no NULL. */
+	if (n > 0 && fwrite(p, 1, n, to) != n)
+		err(PSM_EXIT_OS, "%s", to == stderr ? "stderr" : "stdout");
+}
+
+/*
+ * Write n bytes of p as the mode wants them: for a terminal, without what
+ * would act on it (unless --unsafe); typed input with its control bytes
+ * made visible; or as they are.
+ */
+static void
+write_out(struct replay *rp, FILE *to, const char *p, size_t n)
+{
+	const struct options *o = rp->opt;
+
+	rp->shown.len = 0;
+	if (o->mode == PLAY && !o->unsafe) {
+		psm_term_filter(&rp->term[to == stderr], &rp->shown, p, n);
+	} else if (o->mode == INPUT) {
+		psm_buf_reserve(&rp->shown, PSM_TERM_VISIBLE_MAX(n));
+		rp->shown.len = psm_term_visible(rp->shown.data, p, n);
+	} else {
+		put(to, p, n);
+		return;
+	}
+	put(to, rp->shown.data, rp->shown.len);
 }
 
 /* Write the payload of ev, which handle_line() has decoded into rp->payload. */
@@ -367,12 +443,92 @@ play(struct replay *rp, const struct psm_event *ev)
 	FILE *to = psm_event_is(ev, "err") && rp->opt->mode == PLAY ? stderr : stdout;
 	if (to == stderr)
 		xflush(stdout);
-	/* An empty payload may have no buffer yet: fwrite() takes no NULL. */
-	if (rp->payload.len > 0 &&
-	    fwrite(rp->payload.data, 1, rp->payload.len, to) != rp->payload.len)
-		err(PSM_EXIT_OS, "%s", to == stderr ? "stderr" : "stdout");
+	write_out(rp, to, rp->payload.data, rp->payload.len);
 	if (rp->opt->follow)
 		xflush(to);
+}
+
+/* A warning about the line being read; playback goes on. */
+static void __attribute__((format(printf, 2, 3)))
+warn_line(const struct replay *rp, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	xflush(stdout);
+	warnx("%s:%" PRIu64 ": %s", rp->name, rp->lineno, msg);
+}
+
+/* Withheld input, opened: as typed (--raw) or made visible, and then wiped. */
+static void
+show_secret(struct replay *rp, const unsigned char *plain, size_t n)
+{
+	char *vis;
+	size_t len;
+
+	if (rp->opt->mode != INPUT) {
+		put(stdout, plain, n);
+		return;
+	}
+	vis = xsodium_malloc(PSM_TERM_VISIBLE_MAX(n) + 1);
+	len = psm_term_visible(vis, plain, n);
+	put(stdout, vis, len);
+	sodium_free(vis);
+}
+
+/*
+ * A withheld event with --escrow-key: the input that it withheld, in its
+ * place. Sealed to another key, or a box that does not open with this
+ * one, is a warning; a malformed escrow stops at the line (exit 3).
+ */
+static void
+show_withheld(struct replay *rp, const struct psm_event *ev)
+{
+	char keyid[PSM_KEYID_LEN + 1];
+	unsigned char *plain;
+	uint64_t bytes;
+	size_t n;
+	struct psm_error e;
+
+	if (psm_event_escrow(ev, keyid, &rp->box, &e) < 0)
+		bad_line(rp, &e);
+	if (keyid[0] == '\0')
+		return;		/* withheld with no escrow: nothing to show */
+	if (strcmp(keyid, rp->key.id) != 0) {
+		warn_line(rp, "withheld input sealed to key %s, not to %s", keyid, rp->key.id);
+		return;
+	}
+	n = rp->box.len - PSM_ESCROW_OVERHEAD;
+	plain = xsodium_malloc(n + 1);
+	if (psm_escrow_open(&rp->key, plain, (unsigned char *)rp->box.data, rp->box.len, &e) < 0) {
+		warn_line(rp, "withheld input does not open with key %s", rp->key.id);
+	} else {
+		if (psm_field_u64(psm_event_get(ev, "bytes"), &bytes) == 0 && bytes != n)
+			warn_line(rp, "withheld input of %zu bytes where \"bytes\" is %" PRIu64,
+			    n, bytes);
+		show_secret(rp, plain, n);
+	}
+	sodium_free(plain);
+	if (rp->opt->follow)
+		xflush(stdout);
+}
+
+/* --follow: the recorder of the session followed, if it ran on this host. */
+static void
+note_recorder(struct replay *rp, const struct psm_event *ev)
+{
+	struct psm_buf host = { 0 };
+	uint64_t pid;
+
+	rp->recorder = 0;
+	if (psm_field_u64(psm_event_get(ev, "pid"), &pid) == 0 && pid >= 1 && pid <= INT_MAX &&
+	    psm_field_str(psm_event_get(ev, "host"), &host) == 0 && rp->host[0] != '\0' &&
+	    host.len == strlen(rp->host) && memcmp(host.data, rp->host, host.len) == 0)
+		rp->recorder = (pid_t)pid;
+	psm_buf_free(&host);
 }
 
 /* The first session that matches --session (or the first, or the one --follow picked). */
@@ -423,9 +579,61 @@ handle_line(struct replay *rp, const char *line, size_t len)
 	}
 	if (rp->chosen_ended || !is_chosen(rp, &ev))
 		return;
-	play(rp, &ev);
+	if (rp->key.sk != NULL && psm_event_is(&ev, "withheld"))
+		show_withheld(rp, &ev);
+	else
+		play(rp, &ev);
+	if (rp->opt->follow && psm_event_is(&ev, "start"))
+		note_recorder(rp, &ev);
 	if (psm_event_is(&ev, "end"))
 		rp->chosen_ended = true;
+}
+
+/* --follow stops here: what was played is out, then the reason. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+stop_following(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	xflush(stdout);
+	va_start(ap, fmt);
+	verrx(status, fmt, ap);
+}
+
+/*
+ * --follow, at the end of the file with the session not ended: is there
+ * more to wait for? Not when the file was truncated under it (what was
+ * read is no longer there: exit 3), moved, deleted or replaced at its
+ * path (rotated: exit 5), or when the recorder, on this host, has been
+ * gone a while (exit 5). A recorder that died wrote no end event.
+ */
+static void
+check_followed(struct replay *rp, const struct input *in)
+{
+	switch (psm_followed_state(in->fd, in->name)) {
+	case PSM_FOLLOWED_TRUNCATED:
+		stop_following(PSM_EXIT_DATA, "%s: the file was truncated while it was followed",
+		    in->name);
+	case PSM_FOLLOWED_MOVED:
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the file was moved or deleted while it was followed", in->name);
+	case PSM_FOLLOWED_REPLACED:
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the file was replaced while it was followed", in->name);
+	case PSM_FOLLOWED_OK:
+		break;
+	}
+	if (rp->recorder == 0 || !psm_pid_gone(rp->recorder)) {
+		rp->gone_since = 0;
+		return;
+	}
+	uint64_t now = psm_mono_usec();
+	if (rp->gone_since == 0)
+		rp->gone_since = now;	/* one more look at the file first */
+	else if (now - rp->gone_since >= GONE_QUIET_USEC)
+		stop_following(PSM_EXIT_INCOMPLETE,
+		    "%s: the recorder (pid %d) is gone; the session has no end", in->name,
+		    (int)rp->recorder);
 }
 
 /* Wait until the followed file changes (or a second passes). */
@@ -474,6 +682,7 @@ read_input(struct replay *rp, const struct input *in)
 			bad_line(rp, &e);
 		}
 		if (wait) {
+			check_followed(rp, in);
 			wait_for_more(rp->ino);
 			continue;
 		}
@@ -552,9 +761,13 @@ open_inputs(struct replay *rp)
 			err(PSM_EXIT_OS, "%s", path);
 	}
 	rp->ino = -1;
+	if (o->follow && gethostname(rp->host, sizeof rp->host - 1) < 0)
+		rp->host[0] = '\0';	/* no recorder is looked for */
 	if (o->follow && !rp->in[0].is_stdin) {
+		/* Growth, truncation, and the file moved or deleted. */
+		uint32_t mask = IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF;
 		rp->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, IN_MODIFY) < 0) {
+		if (rp->ino >= 0 && inotify_add_watch(rp->ino, rp->in[0].name, mask) < 0) {
 			close(rp->ino);
 			rp->ino = -1;	/* wait_for_more() looks again in a while */
 		}
@@ -584,11 +797,20 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	rp.opt = &opt;
+	if (opt.escrow_key != NULL && (psm_secret_protect_process(&e) < 0 ||
+	    psm_seckey_load(&rp.key, opt.escrow_key, &e) < 0))
+		xpsm_die(&e);
 	open_inputs(&rp);
 	psm_sessions_init(&rp.sessions);
 	psm_table_init(&rp.open_sum, sizeof(struct summary_at));
-	/* Reading, parsing, pauses and --follow's waits need no more than the base list. */
-	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
+	psm_term_init(&rp.term[0]);
+	psm_term_init(&rp.term[1]);
+	/*
+	 * Reading, parsing, pauses and --follow's waits need no more than the
+	 * base list; --follow asks whether the recorder is still there.
+	 */
+	if (!opt.no_sandbox &&
+	    psm_sandbox_flags(NULL, opt.follow ? PSM_SANDBOX_PROBE : 0, &e) < 0)
 		xpsm_die(&e);
 	read_all(&rp);
 	if (opt.mode == LIST)
@@ -611,6 +833,9 @@ main(int argc, char **argv)
 	free(rp.in);
 	psm_sessions_free(&rp.sessions);
 	psm_buf_free(&rp.payload);
+	psm_buf_free(&rp.shown);
+	psm_buf_free(&rp.box);
+	psm_seckey_free(&rp.key);
 	psm_table_free(&rp.open_sum);
 	psm_buf_free(&rp.names);
 	free(rp.sum);

@@ -116,10 +116,15 @@ _psm()
 		;;
 	psm-replay)
 		opts='-s --speed -w --max-wait -S --session -l --list -f --follow
-		    -r --raw -i --input -e --stderr --no-sandbox -h --help -V --version'
+		    -r --raw -i --input -e --stderr --unsafe --escrow-key --no-sandbox
+		    -h --help -V --version'
 		case $prev in
 		-s | --speed | -w | --max-wait | -S | --session)
 			return	# a number, a number of seconds, a session id
+			;;
+		--escrow-key)
+			_psm_files	# a secret key file
+			return
 			;;
 		esac
 		$split || _psm_options_or_files "$opts"

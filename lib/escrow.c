@@ -65,3 +65,45 @@ psm_escrow_open(const struct psm_seckey *k, void *out, const unsigned char *box,
 		return psm_fail(e, PSM_E_NO, "not sealed to this key");
 	return 0;
 }
+
+static bool
+keyid_valid(const struct psm_field *f)
+{
+	if (f->type != PSM_J_STR || f->vallen != PSM_KEYID_LEN)
+		return false;
+	for (size_t i = 0; i < f->vallen; i++)
+		if (!((f->val[i] >= '0' && f->val[i] <= '9') || (f->val[i] >= 'a' && f->val[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * The escrow of a withheld event: its "escrow_key" into keyid and its
+ * "escrow" decoded into box (which is emptied first). An event without
+ * them gives keyid "" and an empty box; one with only one of them, a key
+ * id that is not one, base64 that is not canonical or a box too short to
+ * be one is PSM_E_DATA.
+ */
+int
+psm_event_escrow(const struct psm_event *ev, char keyid[PSM_KEYID_LEN + 1], struct psm_buf *box,
+    struct psm_error *e)
+{
+	const struct psm_field *k = psm_event_get(ev, "escrow_key");
+	const struct psm_field *b = psm_event_get(ev, "escrow");
+
+	keyid[0] = '\0';
+	box->len = 0;
+	if (k == NULL && b == NULL)
+		return 0;
+	if (k == NULL || b == NULL)
+		return psm_fail(e, PSM_E_DATA, "\"escrow\" and \"escrow_key\" go together");
+	if (!keyid_valid(k))
+		return psm_fail(e, PSM_E_DATA, "\"escrow_key\" is not a key id");
+	if (b->type != PSM_J_STR || psm_b64_decode(box, b->val, b->vallen) < 0)
+		return psm_fail(e, PSM_E_DATA, "\"escrow\" is not canonical base64");
+	if (box->len < PSM_ESCROW_OVERHEAD)
+		return psm_fail(e, PSM_E_DATA, "\"escrow\" is too short for a sealed box");
+	memcpy(keyid, k->val, PSM_KEYID_LEN);
+	keyid[PSM_KEYID_LEN] = '\0';
+	return 0;
+}

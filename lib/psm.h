@@ -394,6 +394,50 @@ int psm_loop_run(struct psm_loop *l, bool (*done)(void *ctx), void *ctx,
     struct psm_error *e);
 void psm_loop_free(struct psm_loop *l);
 
+/*
+ * term.c: terminal output made safe to play on a viewer's terminal, and
+ * bytes made visible. psm_term_filter() drops what acts on the viewer's
+ * machine rather than on the screen: control strings (OSC, DCS, SOS, PM,
+ * APC: titles, the clipboard, hyperlinks, queries), the requests that a
+ * terminal answers (status reports, device attributes, window reports,
+ * mode and setting queries), media copy, ENQ, ESC Z and the switches of
+ * coding; text, colours, cursor motion and clearing pass. A sequence may
+ * be split across calls: what is unfinished is held, at most
+ * PSM_TERM_HELD_MAX bytes (a longer one is dropped to its end), and what
+ * is still held when the output ends is never written. Linear time, no
+ * memory but the struct.
+ */
+#define PSM_TERM_HELD_MAX 4096
+struct psm_term {
+	int state;
+	bool osc;			/* the string dropped is an OSC: BEL ends it too */
+	bool c1;			/* the escape held began with a C1 control */
+	unsigned char final_from;	/* when ignoring a sequence: its lowest final byte */
+	size_t intro;			/* bytes of the introducer among those held */
+	unsigned char u8[4];		/* a UTF-8 character not yet whole */
+	size_t nu8;
+	size_t nheld;
+	unsigned char held[PSM_TERM_HELD_MAX];
+};
+void psm_term_init(struct psm_term *t);
+void psm_term_filter(struct psm_term *t, struct psm_buf *out, const void *p, size_t n);
+#define PSM_TERM_VISIBLE_MAX(n) (4 * (n))
+size_t psm_term_visible(char *out, const void *p, size_t n);
+
+/*
+ * follow.c: for a reader that follows a growing file, once it has read to
+ * the end: is the file at its path still the one open, and no shorter than
+ * what was read? Has the process that wrote it gone?
+ */
+enum psm_followed {
+	PSM_FOLLOWED_OK,
+	PSM_FOLLOWED_TRUNCATED,		/* shorter than what was read */
+	PSM_FOLLOWED_MOVED,		/* no file at its path: moved or deleted */
+	PSM_FOLLOWED_REPLACED,		/* another file at its path */
+};
+enum psm_followed psm_followed_state(int fd, const char *path);
+bool psm_pid_gone(pid_t pid);
+
 /* pty.c */
 int psm_pty_open(int *master, int *slave, char *name, size_t namelen,
     struct psm_error *e);

@@ -152,5 +152,8 @@ int psm_escrow_init(struct psm_escrow *x, const struct psm_pubkey *k, struct psm
 void psm_escrow_seal(const struct psm_escrow *x, unsigned char *out, const void *in, size_t n);
 /* out has room for n - PSM_ESCROW_OVERHEAD; returns 0, or -1 with PSM_E_NO ("not sealed to this key") / PSM_E_DATA (too short) */
 int psm_escrow_open(const struct psm_seckey *k, void *out, const unsigned char *box, size_t n, struct psm_error *e);
+/* A withheld event's "escrow_key" and decoded "escrow" (keyid "" when it has none). */
+int psm_event_escrow(const struct psm_event *ev, char keyid[PSM_KEYID_LEN + 1],
+    struct psm_buf *box, struct psm_error *e);
 
 #endif

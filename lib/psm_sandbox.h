@@ -11,5 +11,9 @@
 
 /* sandbox.c: kill-by-default; EXTRA (may be NULL) ends in -1. */
 int psm_sandbox(const int *extra, struct psm_error *e);
+/* With PSM_SANDBOX_PROBE, also kill(pid, 0), which asks whether a process
+ * exists (psm-replay --follow: is the recorder still there?). */
+#define PSM_SANDBOX_PROBE 1u
+int psm_sandbox_flags(const int *extra, unsigned flags, struct psm_error *e);
 
 #endif

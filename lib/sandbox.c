@@ -56,7 +56,7 @@ allow(scmp_filter_ctx ctx, int call, struct psm_error *e)
 
 /* The allow-list and the ioctl rule into ctx. */
 static int
-add_rules(scmp_filter_ctx ctx, const int *extra, struct psm_error *e)
+add_rules(scmp_filter_ctx ctx, const int *extra, unsigned flags, struct psm_error *e)
 {
 	for (size_t i = 0; i < sizeof base_calls / sizeof base_calls[0]; i++)
 		if (allow(ctx, base_calls[i], e) < 0)
@@ -69,6 +69,10 @@ add_rules(scmp_filter_ctx ctx, const int *extra, struct psm_error *e)
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
 	    &is_tcgets) < 0)
 		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the ioctl rule");
+	/* Signal 0 only: whether a process exists; no signal is ever sent. */
+	if ((flags & PSM_SANDBOX_PROBE) && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+	    SCMP_A1(SCMP_CMP_EQ, 0)) < 0)
+		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the kill rule");
 	return 0;
 }
 
@@ -79,6 +83,13 @@ add_rules(scmp_filter_ctx ctx, const int *extra, struct psm_error *e)
  */
 int
 psm_sandbox(const int *extra, struct psm_error *e)
+{
+	return psm_sandbox_flags(extra, 0, e);
+}
+
+/* psm_sandbox(), and with PSM_SANDBOX_PROBE kill(pid, 0). */
+int
+psm_sandbox_flags(const int *extra, unsigned flags, struct psm_error *e)
 {
 	uint32_t deny = SCMP_ACT_KILL_PROCESS;
 	scmp_filter_ctx ctx;
@@ -102,7 +113,7 @@ psm_sandbox(const int *extra, struct psm_error *e)
 	gmtime_r(&epoch, &tm);
 	if ((ctx = seccomp_init(deny)) == NULL)
 		return psm_fail(e, PSM_E_OS, "sandbox: seccomp_init failed");
-	int rc = add_rules(ctx, extra, e);
+	int rc = add_rules(ctx, extra, flags, e);
 	if (rc == 0 && (rc = seccomp_load(ctx)) < 0)
 		psm_fail(e, PSM_E_OS, "sandbox: cannot load the filter: %s", strerror(-rc));
 	seccomp_release(ctx);

@@ -365,10 +365,12 @@ examples_run() {
 	done
 }
 
-@test "completions/psm.bash: key files after psm-seal -k and psm-verify -p" {
+@test "completions/psm.bash: key files after psm-seal -k, psm-verify -p and psm-replay --escrow-key" {
 	touch host.key host.pub
 	completes_to psm-seal -k ho '=>' host.key host.pub
 	completes_to psm-verify -p ho '=>' host.key host.pub
+	completes_to psm-replay --escrow-key ho '=>' host.key host.pub
+	completes_to psm-replay --escrow-key = ho '=>' host.key host.pub
 	completes_to psm-seal --app '=>' --append
 }
 

@@ -81,6 +81,10 @@ ms_since() {	# ms_since NANOSECONDS: milliseconds from then until now
 	echo $(( ($(date +%s%N) - $1) / 1000000 ))
 }
 
+stated_id() {	# stated_id PUB: the key id of a public key file
+	awk '{ print $2 }' "$1"
+}
+
 gone() {	# gone PID: the process has exited (and was reaped)
 	! kill -0 "$1" 2>/dev/null
 }
@@ -193,10 +197,14 @@ follower_status() {
 	psm-replay --raw --stderr s.jsonl > out 2>err
 	cmp bad.bin out
 	[ ! -s err ]
-	# Played back, each goes to where it came from.
-	psm-replay s.jsonl > out 2>err
+	# Played back, each goes to where it came from: every byte with
+	# --unsafe; without it, what would act on the terminal is dropped.
+	psm-replay --unsafe s.jsonl > out 2>err
 	cmp all.bin out
 	cmp bad.bin err
+	psm-replay s.jsonl > out 2>err
+	! cmp -s all.bin out
+	! cmp -s bad.bin err
 }
 
 @test "psm-replay: --raw --input gives back what was typed" {
@@ -278,6 +286,238 @@ follower_status() {
 	done
 	psm-replay --raw --input --session "$A" sealed.jsonl > got
 	printf 'ls\n' | cmp - got
+}
+
+# --- safe playback ----------------------------------------------------------
+
+# out_stream DATA...: s.jsonl, a session of S whose out events carry each
+# DATA as JSON string text (escapes and all), one event each, then its end.
+out_stream() {
+	local seq=1 d
+	printf '{"sid":"%s","seq":0,"t":0,"type":"start"}\n' "$S" > s.jsonl
+	for d in "$@"; do
+		printf '{"sid":"%s","seq":%d,"t":%d,"type":"out","data":"%s"}\n' "$S" "$seq" "$seq" "$d" >> s.jsonl
+		seq=$((seq + 1))
+	done
+	printf '{"sid":"%s","seq":%d,"t":%d,"type":"end","reason":"exit","exit":0,"duration":%d}\n' \
+	    "$S" "$seq" "$seq" "$seq" >> s.jsonl
+}
+
+# played [OPTION...]: what psm-replay s.jsonl writes, as printable text (od -c).
+played() {
+	psm-replay "$@" s.jsonl | od -An -c | tr -s ' \n' ' '
+}
+
+# shown TEXT: TEXT (printf escapes) as played() shows it.
+shown() {
+	printf "$1" | od -An -c | tr -s ' \n' ' '
+}
+
+@test "psm-replay: playback drops OSC 52, so that a recording cannot set the viewer's clipboard" {
+	out_stream 'a\u001b]52;c;cm0gLXJmIH4K\u0007b' 'c\u001b]52;c;?\u001b\\d' 'e\u009d52;p;eA==\u009cf'
+	[ "$(played)" = "$(shown 'abcdef')" ]
+	# The bytes are in the recording: --raw and --unsafe give them back.
+	[ "$(played --raw)" = "$(shown 'a\033]52;c;cm0gLXJmIH4K\ab''c\033]52;c;?\033\\d''e\302\23552;p;eA==\302\234f')" ]
+	[ "$(played --unsafe)" = "$(played --raw)" ]
+}
+
+@test "psm-replay: playback drops window titles, hyperlinks' targets and other OSC strings" {
+	out_stream '\u001b]0;evil title\u0007$ ' '\u001b]2;x\u001b\\\u001b]1;icon\u0007ls\r\n' \
+	    '\u001b]8;;http://example.com/\u001b\\link\u001b]8;;\u001b\\ ' \
+	    '\u001b]11;?\u0007\u001b]4;1;?\u0007\u001b]7;file://h/tmp\u0007.'
+	[ "$(played)" = "$(shown '$ ls\r\nlink .')" ]
+}
+
+@test "psm-replay: playback drops DCS, APC, PM and SOS strings" {
+	out_stream 'a\u001bP$qm\u001b\\b\u001bP+q544e\u001b\\c' 'd\u001b_apc\u001b\\e\u001b^pm\u001b\\f\u001bXsos\u001b\\g' \
+	    'h\u0090$q\"p\u009ci'
+	[ "$(played)" = "$(shown 'abcdefghi')" ]
+}
+
+@test "psm-replay: playback drops the requests a terminal answers: DSR 6n, DA, window reports, DECRQM" {
+	out_stream 'a\u001b[6nb\u001b[5nc\u001b[?6nd' 'e\u001b[cf\u001b[>cg\u001b[=ch' \
+	    'i\u001b[14tj\u001b[18tk\u001b[21tl\u001b[8;99;99tm' 'n\u001b[?2026$po\u001b[>qp\u001bZq\u0005r'
+	[ "$(played)" = "$(shown 'abcdefghijklmnopqr')" ]
+	[ "$(played --unsafe)" = "$(played --raw)" ]
+}
+
+@test "psm-replay: playback keeps colours, cursor motion, clearing and the alternate screen" {
+	local screen='\u001b[?1049h\u001b[2J\u001b[H\u001b[1;31mred\u001b[0m\u001b[10;5H\u001b[3Aup\u001b[K\u001b(0lqk\u001b(B\u001b[38;5;208mé ✓\u001b[m\u001b[?25l\u001b[?1049l\r\n'
+	out_stream "$screen"
+	[ "$(played)" = "$(played --raw)" ]
+	[ "$(played)" = "$(shown '\033[?1049h\033[2J\033[H\033[1;31mred\033[0m\033[10;5H\033[3Aup\033[K\033(0lqk\033(B\033[38;5;208m\303\251 \342\234\223\033[m\033[?25l\033[?1049l\r\n')" ]
+}
+
+@test "psm-replay: a sequence split across two events is dropped whole, one to keep is kept whole" {
+	out_stream 'a\u001b]52;c;ZWNo' 'byBoaQ==\u0007b\u001b[' '6nc\u001b' ']0;title\u001b' '\\d\u001b[3' '1me'
+	[ "$(played)" = "$(shown 'abcd\033[31me')" ]
+	# Each out event is written by itself (--follow flushes after each): the same.
+	[ "$(played --follow)" = "$(shown 'abcd\033[31me')" ]
+}
+
+@test "psm-replay: an OSC never ended hides what follows, as it did on the terminal; --raw shows it" {
+	local long
+	long=$(head -c 10000 /dev/zero | tr '\0' A)
+	out_stream "x\\u001b]0;$long" "$long" '\u0007shown' '\u001b]52;c;' 'never shown'
+	[ "$(played)" = "$(shown 'xshown')" ]
+	run -0 sh -c 'psm-replay --raw s.jsonl | grep -c "never shown"'
+}
+
+@test "psm-replay: playback drops the same from a --no-pty recording's stderr" {
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"err\",\"data\":\"w\\u001b]52;c;eA==\\u0007arn\\u001b[6n\\n\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"o\\u001b]0;t\\u0007k\\n\"}" > s.jsonl
+	run -0 --separate-stderr psm-replay s.jsonl
+	assert_output 'ok'
+	assert_stderr 'warn'
+	run -0 --separate-stderr psm-replay --raw --stderr s.jsonl
+	assert_output $'w\e]52;c;eA==\aarn\e[6n'
+}
+
+@test "psm-replay: a recorded program that sets the clipboard and asks for the cursor position is played safely" {
+	psm-record -o s.jsonl -- sh -c 'stty -opost; printf "before\033]52;c;cm0gLXJmIH4K\007\033[6n\033]0;pwned\007after\n"' </dev/null >/dev/null
+	run -0 --separate-stderr psm-replay s.jsonl
+	assert_output 'beforeafter'
+	assert_stderr ''
+	psm-replay --raw s.jsonl > raw
+	printf 'before\033]52;c;cm0gLXJmIH4K\007\033[6n\033]0;pwned\007after\n' | cmp - raw
+	psm-replay --unsafe s.jsonl > unsafe
+	cmp raw unsafe
+}
+
+@test "psm-replay: --input shows what was typed, control bytes made visible, where the output painted over it" {
+	# The screen showed "$ ls": the command typed was painted over.
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"in\",\"data\":\"rm -rf /srv/data\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"\\r\\u001b[K\\u001b[A\\r\\u001b[K$ ls\\r\\n\"}" \
+	    "{\"sid\":\"$S\",\"seq\":3,\"t\":3,\"type\":\"in\",\"b64\":\"G1tBAH8JXP8N\"}" > s.jsonl
+	run -0 --separate-stderr psm-replay --input s.jsonl
+	assert_output $'rm -rf /srv/data\\r\n\\e[A\\x00\\x7f\\t\\\\\\xff\\r'
+	assert_stderr ''
+	# --raw --input: the bytes as typed.
+	psm-replay --raw --input s.jsonl > raw
+	printf 'rm -rf /srv/data\r\033[A\000\177\t\\\377\r' | cmp - raw
+}
+
+# --- escrowed input -----------------------------------------------------------
+
+# escrow_stream PUB TEXT [KEYID]: s.jsonl, a session in which TEXT was typed
+# at a password prompt, withheld and sealed to the public key PUB, its
+# escrow_key KEYID (PUB's id if not given). tests/lib/test-escrow seals it:
+# no command does yet.
+escrow_stream() {
+	local box id=${3:-$(awk '{ print $2 }' "$1")}
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal "$1" "$2") || fail "test-escrow seal $1: $box"
+	withheld_stream "\"bytes\":${#2},\"reason\":\"prompt\",\"escrow_key\":\"$id\",\"escrow\":\"$box\""
+}
+
+# withheld_stream KEYS: s.jsonl, typed input around a withheld event with
+# "stream":"in" and then KEYS (JSON text), at line 4.
+withheld_stream() {
+	printf '%s\n' "{\"sid\":\"$S\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$S\",\"seq\":1,\"t\":1,\"type\":\"in\",\"data\":\"sudo -i\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":2,\"t\":2,\"type\":\"out\",\"data\":\"[sudo] password for alice: \"}" \
+	    "{\"sid\":\"$S\",\"seq\":3,\"t\":3,\"type\":\"withheld\",\"stream\":\"in\",$1}" \
+	    "{\"sid\":\"$S\",\"seq\":4,\"t\":4,\"type\":\"in\",\"data\":\"id\\r\"}" \
+	    "{\"sid\":\"$S\",\"seq\":5,\"t\":5,\"type\":\"end\",\"reason\":\"exit\",\"exit\":0,\"duration\":5}" > s.jsonl
+}
+
+@test "psm-replay: --input --escrow-key shows the withheld password in its place" {
+	psm-keygen -o auditor --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\\r\nhunter2\\r\nid\\r'
+	assert_stderr ''
+	psm-replay --raw --input --escrow-key=auditor.key s.jsonl > raw
+	printf 'sudo -i\rhunter2\rid\r' | cmp - raw
+	# --follow and --session too.
+	run -0 --separate-stderr timeout 10 psm-replay --follow --input --escrow-key auditor.key -S "${S:0:8}" s.jsonl
+	assert_output $'sudo -i\\r\nhunter2\\r\nid\\r'
+}
+
+@test "psm-replay: without --escrow-key, withheld input shows nothing, escrow or not" {
+	psm-keygen -o auditor --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr ''
+	run -0 --separate-stderr psm-replay --raw --input s.jsonl
+	assert_output $'sudo -i\rid\r'
+	run -0 --separate-stderr psm-replay --raw s.jsonl
+	assert_output '[sudo] password for alice: '
+	run -0 --separate-stderr psm-replay --list s.jsonl
+	refute_output --partial hunter2
+	# Withheld with no escrow, with the key: nothing either.
+	withheld_stream '"bytes":8,"reason":"echo-off"'
+	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr ''
+}
+
+@test "psm-replay: --escrow-key of another key warns with FILE:LINE and plays on" {
+	psm-keygen -o auditor --no-passphrase
+	psm-keygen -o other --no-passphrase
+	escrow_stream auditor.pub $'hunter2\r'
+	run -0 --separate-stderr psm-replay --input --escrow-key other.key s.jsonl
+	assert_output $'sudo -i\\r\nid\\r'
+	assert_stderr "psm-replay: s.jsonl:4: withheld input sealed to key $(stated_id auditor.pub), not to $(stated_id other.pub)"
+	# Named for this key, but sealed to another: it does not open.
+	escrow_stream auditor.pub $'hunter2\r' "$(stated_id other.pub)"
+	run -0 --separate-stderr psm-replay --raw --input --escrow-key other.key s.jsonl
+	assert_output $'sudo -i\rid\r'
+	assert_stderr "psm-replay: s.jsonl:4: withheld input does not open with key $(stated_id other.pub)"
+}
+
+@test "psm-replay: --escrow-key warns when the opened input is not as long as \"bytes\" says" {
+	psm-keygen -o auditor --no-passphrase
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal auditor.pub 'hunter2')
+	withheld_stream "\"bytes\":9,\"reason\":\"prompt\",\"escrow_key\":\"$(stated_id auditor.pub)\",\"escrow\":\"$box\""
+	run -0 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\rhunter2id\r'
+	assert_stderr 'psm-replay: s.jsonl:4: withheld input of 7 bytes where "bytes" is 9'
+}
+
+@test "psm-replay: a malformed escrow stops at its line with exit 3" {
+	psm-keygen -o auditor --no-passphrase
+	id=$(stated_id auditor.pub)
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal auditor.pub 'hunter2')
+	short=$(printf 'too short' | base64)
+	local keys want n=0
+	while IFS='|' read -r keys want; do
+		withheld_stream "\"bytes\":7,$keys"
+		run -3 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+		assert_output 'sudo -i\r'
+		assert_stderr "psm-replay: s.jsonl:4: $want"
+		n=$((n + 1))
+	done <<-EOF
+	"escrow_key":"$id","escrow":"!!$box"|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":"${box%?}"|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":7|"escrow" is not canonical base64
+	"escrow_key":"$id","escrow":"$short"|"escrow" is too short for a sealed box
+	"escrow_key":"$id"|"escrow" and "escrow_key" go together
+	"escrow":"$box"|"escrow" and "escrow_key" go together
+	"escrow_key":"${id^^}","escrow":"$box"|"escrow_key" is not a key id
+	"escrow_key":"${id}0","escrow":"$box"|"escrow_key" is not a key id
+	"escrow_key":null,"escrow":"$box"|"escrow_key" is not a key id
+	EOF
+	[ "$n" -eq 9 ]
+}
+
+@test "psm-replay: --escrow-key takes a key with a passphrase, and refuses a wrong one (exit 1) or a missing file (exit 4)" {
+	printf 'open sesame\n' > pass
+	chmod 600 pass
+	PSM_PASSPHRASE_FILE=pass psm-keygen -o auditor
+	escrow_stream auditor.pub 'hunter2'
+	PSM_PASSPHRASE_FILE=pass run -0 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output $'sudo -i\rhunter2id\r'
+	assert_stderr ''
+	printf 'wrong\n' > pass
+	PSM_PASSPHRASE_FILE=pass run -1 --separate-stderr psm-replay --raw --input --escrow-key auditor.key s.jsonl
+	assert_output ''
+	assert_stderr 'psm-replay: auditor.key: wrong passphrase'
+	run -4 --separate-stderr psm-replay --input --escrow-key nokey s.jsonl
+	assert_output ''
+	assert_stderr 'psm-replay: nokey: No such file or directory'
 }
 
 # --- list -----------------------------------------------------------------
@@ -637,6 +877,98 @@ follower_status() {
 	run -4 --separate-stderr timeout 10 psm-replay --follow nofile
 	assert_output ''
 	assert_stderr 'psm-replay: nofile: No such file or directory'
+}
+
+@test "psm-replay: --follow says so and exits 5 when the recorder is killed before its end event" {
+	psm-record -o live.jsonl -- sh -c 'stty -opost; echo started; exec sleep 60' </dev/null >/dev/null 3>&- &
+	rec=$!
+	BG_PIDS+=("$rec")
+	wait_for 10 grep -q started live.jsonl
+	[ "$(jq -r 'select(.type == "start") | .pid' live.jsonl)" = "$rec" ]
+	follow live.jsonl
+	wait_for 10 grep -q started out
+	kill -0 "$FOLLOWER"
+	kill -9 "$rec"
+	wait "$rec" || true
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = "psm-replay: live.jsonl: the recorder (pid $rec) is gone; the session has no end" ]
+	printf 'started\n' | cmp - out
+	run -1 grep -q '"type":"end"' live.jsonl
+}
+
+@test "psm-replay: --follow of a session whose recorder is gone exits 5, in its sandbox and without it" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	run -1 kill -0 "$dead"
+	local sandbox
+	for sandbox in '' --no-sandbox; do
+		printf '{"sid":"%s","seq":0,"t":0,"type":"start","host":"%s","pid":%d}\n' "$S" "$(hostname)" "$dead" > live.jsonl
+		printf '{"sid":"%s","seq":1,"t":1,"type":"out","data":"last words\\n"}\n' "$S" >> live.jsonl
+		run -5 --separate-stderr timeout 10 psm-replay --follow $sandbox live.jsonl
+		assert_output 'last words'
+		assert_stderr "psm-replay: live.jsonl: the recorder (pid $dead) is gone; the session has no end"
+		run -5 --separate-stderr timeout 10 psm-replay --follow --raw --input $sandbox live.jsonl
+	done
+}
+
+@test "psm-replay: --follow waits on for a recorder of another host, whose process it cannot see" {
+	sh -c 'exit 0' &
+	dead=$!
+	wait "$dead" || true
+	printf '{"sid":"%s","seq":0,"t":0,"type":"start","host":"elsewhere.invalid","pid":%d}\n' "$S" "$dead" > live.jsonl
+	follow live.jsonl
+	# Longer than the follower takes to give up on a recorder of this host (about 2 s).
+	sleep 3
+	kill -0 "$FOLLOWER" || fail "it stopped: $(cat err)"
+	printf '{"sid":"%s","seq":1,"t":1,"type":"end","reason":"exit","exit":0,"duration":1}\n' "$S" >> live.jsonl
+	follower_status
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat err)"
+	[ ! -s err ]
+}
+
+@test "psm-replay: --follow says so and exits 3 when the file is truncated under it" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	: > live.jsonl
+	follower_status
+	[ "$rc" -eq 3 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was truncated while it was followed' ]
+	printf 'before\n' | cmp - out
+}
+
+@test "psm-replay: --follow says so and exits 5 when the file is replaced by a new one (rotated)" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl --raw
+	wait_for 10 grep -q before out
+	# logrotate's create: the old file keeps a name, a new one takes the path at once.
+	ln live.jsonl live.jsonl.1
+	: > new.jsonl
+	mv new.jsonl live.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was replaced while it was followed' ]
+	printf 'before\n' | cmp - out
+}
+
+@test "psm-replay: --follow says so and exits 5 when the file is moved away or deleted" {
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	mv live.jsonl moved.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was moved or deleted while it was followed' ]
+
+	cp "$F/before.jsonl" live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q before out
+	rm live.jsonl
+	follower_status
+	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
+	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was moved or deleted while it was followed' ]
 }
 
 # --- several inputs ---------------------------------------------------------
@@ -1040,14 +1372,36 @@ follower_status() {
 	done
 }
 
-@test "psm-replay: --input or --stderr without --raw is a usage error" {
-	run -2 --separate-stderr psm-replay --input "$F/gap.jsonl"
-	assert_output ''
-	assert_stderr $'psm-replay: --input and --stderr go with --raw\nTry \'psm-replay --help\''
+@test "psm-replay: --stderr without --raw, --input with --stderr or --list is a usage error" {
 	run -2 --separate-stderr psm-replay --stderr "$F/gap.jsonl"
-	assert_stderr $'psm-replay: --input and --stderr go with --raw\nTry \'psm-replay --help\''
+	assert_output ''
+	assert_stderr $'psm-replay: --stderr goes with --raw\nTry \'psm-replay --help\''
 	run -2 --separate-stderr psm-replay --raw --input --stderr "$F/gap.jsonl"
 	assert_stderr $'psm-replay: --input and --stderr exclude each other\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --input --stderr "$F/gap.jsonl"
+	assert_stderr $'psm-replay: --input and --stderr exclude each other\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --list --input "$F/gap.jsonl"
+	assert_output ''
+	assert_stderr $'psm-replay: --list and --input exclude each other\nTry \'psm-replay --help\''
+}
+
+@test "psm-replay: --unsafe with --raw, --input or --list is a usage error" {
+	local o
+	for o in --raw --input --list; do
+		run -2 --separate-stderr psm-replay --unsafe $o "$F/gap.jsonl"
+		assert_output ''
+		assert_stderr $'psm-replay: --unsafe goes with playback, not with --raw, --input or --list\nTry \'psm-replay --help\''
+	done
+}
+
+@test "psm-replay: --escrow-key without --input is a usage error" {
+	run -2 --separate-stderr psm-replay --escrow-key k.key "$F/gap.jsonl"
+	assert_output ''
+	assert_stderr $'psm-replay: --escrow-key goes with --input\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --raw --escrow-key=k.key "$F/gap.jsonl"
+	assert_stderr $'psm-replay: --escrow-key goes with --input\nTry \'psm-replay --help\''
+	run -2 --separate-stderr psm-replay --input --escrow-key
+	assert_stderr $'psm-replay: option \'--escrow-key\' requires an argument\nTry \'psm-replay --help\''
 }
 
 @test "psm-replay: --follow with two FILEs or with --list is a usage error" {
@@ -1081,8 +1435,8 @@ follower_status() {
 	assert_line -n 0 'Usage: psm-replay [options] [FILE...]'
 	local o
 	for o in '-s, --speed=X' '-w, --max-wait=SECONDS' '-S, --session=SID' '-l, --list' \
-	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --no-sandbox' '-h, --help' \
-	    '-V, --version'; do
+	    '-f, --follow' '-r, --raw' '-i, --input' '-e, --stderr' '    --unsafe' \
+	    '    --escrow-key=FILE' '    --no-sandbox' '-h, --help' '-V, --version'; do
 		assert_line --regexp "^  $o  +[a-z]"
 	done
 	run -0 --separate-stderr psm-replay -h
@@ -1200,7 +1554,7 @@ hundred_files() {
 	[ -z "${PSM_SANITIZED:-}" ] || skip "LD_PRELOAD does not mix with the sanitizer runtime"
 	build_late_syscall late.so
 	local mode
-	for mode in --raw --list --follow '--raw --input' '--max-wait 0'; do
+	for mode in --raw --list --follow '--raw --input' '--max-wait 0' --input '--unsafe --max-wait 0'; do
 		run -159 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay $mode "$F/gap.jsonl"
 		run -0 --separate-stderr env LD_PRELOAD=$PWD/late.so psm-replay --no-sandbox $mode "$F/gap.jsonl"
 	done
@@ -1212,10 +1566,15 @@ hundred_files() {
 sandbox_runs() {
 	cp "$F/three-sessions.jsonl" three.jsonl
 	cp "$F/gap.jsonl" gap.jsonl
+	psm-keygen -o esc --no-passphrase
+	escrow_stream esc.pub $'hunter2\r'
+	mv s.jsonl esc.jsonl
 	printf '%s\n' '--raw three.jsonl' '--raw --input three.jsonl' '--raw --stderr three.jsonl' \
 	    "--raw --session $B three.jsonl" '--list three.jsonl' "--list --session $C three.jsonl" \
 	    '--max-wait 0 three.jsonl' '--speed 10 gap.jsonl' '--follow gap.jsonl' \
-	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl'
+	    '--follow --raw gap.jsonl' '--raw gap.jsonl three.jsonl' '--input three.jsonl' \
+	    '--unsafe --max-wait 0 three.jsonl' '--input --escrow-key esc.key esc.jsonl' \
+	    '--raw --input --escrow-key esc.key esc.jsonl'
 }
 
 @test "psm-replay: works in its sandbox with stdout on a pipe, /dev/null and a file" {

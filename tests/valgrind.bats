@@ -61,6 +61,26 @@ vg() {
 	refute_output --partial '=='
 }
 
+@test "valgrind: psm-replay's safe playback, --input and --escrow-key leak nothing" {
+	psm-record -o s.jsonl -- sh -c 'stty -opost; printf "a\033]52;c;eA==\007\033[31mb\033[6n\033"; sleep 0.1; printf "]0;t\007c\n"' </dev/null >/dev/null
+	run -0 vg "$PSM_BIN/psm-replay" --no-sandbox --max-wait 0 s.jsonl
+	assert_output $'a\e[31mbc'
+	run -0 vg "$PSM_BIN/psm-replay" --no-sandbox --input s.jsonl
+	psm-keygen -o k --no-passphrase
+	psm-keygen -o other --no-passphrase
+	sid=5e55a000-0000-4000-8000-0000000000bd
+	box=$("$PSM_BIN/../tests/lib/test-escrow" seal k.pub secret)
+	printf '%s\n' "{\"sid\":\"$sid\",\"seq\":0,\"t\":0,\"type\":\"start\"}" \
+	    "{\"sid\":\"$sid\",\"seq\":1,\"t\":1,\"type\":\"withheld\",\"stream\":\"in\",\"bytes\":6,\"reason\":\"prompt\",\"escrow_key\":\"$(cut -d' ' -f2 k.pub)\",\"escrow\":\"$box\"}" > e.jsonl
+	run -0 --separate-stderr vg "$PSM_BIN/psm-replay" --no-sandbox --input --escrow-key k.key e.jsonl
+	assert_output 'secret'
+	run -0 --separate-stderr vg "$PSM_BIN/psm-replay" --no-sandbox --input --escrow-key other.key e.jsonl
+	refute_output --partial '=='
+	printf '{"sid":"%s","seq":2,"t":2,"type":"withheld","escrow_key":"0123456789abcdef","escrow":"x"}\n' "$sid" >> e.jsonl
+	run -3 vg "$PSM_BIN/psm-replay" --no-sandbox --raw --input --escrow-key k.key e.jsonl
+	refute_output --partial '=='
+}
+
 @test "valgrind: psm-seal and psm-verify leak nothing, on linked streams, refusals and failures" {
 	psm-keygen -o k --no-passphrase
 	psm-record --no-pty -o a.jsonl -- echo one </dev/null >/dev/null

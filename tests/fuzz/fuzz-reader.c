@@ -1,8 +1,9 @@
 /*
  * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader, to the
  * verifier of sealed streams (psm-verify's loop) as they are and resealed
- * with well-signed checkpoints, and to the parsers of key files: each
- * line as a public key, the whole input as a secret key file.
+ * with well-signed checkpoints, to the parsers of key files (each line
+ * as a public key, the whole input as a secret key file), and to the
+ * playback filter (lib/term.c), whose promises it checks.
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -42,6 +43,45 @@ use_event(const struct psm_event *ev, struct psm_sessions *sessions,
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+
+/*
+ * The playback filter keeps its promises: the same output however the
+ * input is split; nothing in it that the filter would drop (filtered
+ * again, it stays the same, once an ASCII byte ends a character left
+ * unfinished); no string introducer, ESC Z or ENQ in it.
+ */
+static void
+filter_terminal(const unsigned char *data, size_t size)
+{
+	struct psm_buf whole = { 0 }, split = { 0 }, again = { 0 };
+	struct psm_term t;
+	size_t cut = size ? data[0] % (size + 1) : 0;
+
+	psm_term_init(&t);
+	psm_term_filter(&t, &whole, data, size);
+	psm_term_init(&t);
+	psm_term_filter(&t, &split, data, cut);
+	psm_term_filter(&t, &split, data + cut, size - cut);
+	if (split.len != whole.len || (whole.len && memcmp(split.data, whole.data, whole.len)))
+		abort();
+	psm_buf_addc(&whole, '.');
+	psm_term_init(&t);
+	psm_term_filter(&t, &again, whole.data, whole.len);
+	if (again.len != whole.len || memcmp(again.data, whole.data, whole.len))
+		abort();
+	for (size_t i = 0; i < whole.len; i++) {
+		unsigned char c = (unsigned char)whole.data[i], next = 0;
+		if (i + 1 < whole.len)
+			next = (unsigned char)whole.data[i + 1];
+		if (c == 0x05 || (c == 0x1b && next && strchr("]PX^_Z", next)) ||
+		    (c == 0xc2 && (next == 0x90 || next == 0x98 || next == 0x9a ||
+		    next == 0x9d || next == 0x9e || next == 0x9f)))
+			abort();
+	}
+	psm_buf_free(&whole);
+	psm_buf_free(&split);
+	psm_buf_free(&again);
+}
 
 /* A fixed public key: the verifier's checks run, signatures simply fail. */
 static void
@@ -253,6 +293,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	verify_lines(data, size);
 	verify_resealed(data, size);
 	parse_keys(data, size);
+	filter_terminal(data, size);
 	psm_lines_free(&r);
 	psm_sessions_free(&sessions);
 	psm_buf_free(&scratch);

@@ -1,7 +1,8 @@
 /*
  * test-escrow.c: withheld input sealed to an auditor's key (lib/escrow.c):
  * a round trip, a box refused by another key, a truncated or changed box
- * refused, and the escrow named by its key's id.
+ * refused, the escrow named by its key's id, and a withheld event's escrow
+ * fields read or refused.
  *
  * With arguments it is also the tests' sealer, since no command seals yet:
  *	test-escrow seal PUBFILE TEXT
@@ -91,6 +92,57 @@ test_refused(void)
 	psm_seckey_free(&other);
 }
 
+/* A withheld event's escrow fields: taken, absent, or refused with a reason. */
+static void
+test_event_fields(void)
+{
+	static const char head[] = "{\"sid\":\"5e55a000-0000-4000-8000-0000000000bd\",\"seq\":3,"
+	    "\"t\":3,\"type\":\"withheld\",\"stream\":\"in\",\"bytes\":1";
+	/* 48 zero bytes: a box as far as its form goes. */
+	static const char box[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	static const struct {
+		const char *keys, *error;	/* error NULL: taken */
+	} cases[] = {
+		{ ",\"escrow_key\":\"0123456789abcdef\",\"escrow\":\"@\"}", NULL },
+		{ "}", NULL },
+		{ ",\"escrow_key\":\"0123456789abcdef\"}", "\"escrow\" and \"escrow_key\" go together" },
+		{ ",\"escrow\":\"@\"}", "\"escrow\" and \"escrow_key\" go together" },
+		{ ",\"escrow_key\":\"0123456789ABCDEF\",\"escrow\":\"@\"}", "\"escrow_key\" is not a key id" },
+		{ ",\"escrow_key\":\"0123456789abcde\",\"escrow\":\"@\"}", "\"escrow_key\" is not a key id" },
+		{ ",\"escrow_key\":\"0123456789abcdef\",\"escrow\":\"=@\"}", "\"escrow\" is not canonical base64" },
+		{ ",\"escrow_key\":\"0123456789abcdef\",\"escrow\":\"AAAA\"}", "\"escrow\" is too short for a sealed box" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char line[512], keys[256], id[PSM_KEYID_LEN + 1] = "x";
+		struct psm_buf b = { 0 };
+		struct psm_event ev;
+		struct psm_error e;
+
+		const char *at = strchr(cases[i].keys, '@');	/* where the box goes */
+		if (at != NULL)
+			snprintf(keys, sizeof keys, "%.*s%s%s", (int)(at - cases[i].keys),
+			    cases[i].keys, box, at + 1);
+		else
+			snprintf(keys, sizeof keys, "%s", cases[i].keys);
+		snprintf(line, sizeof line, "%s%s", head, keys);
+		if (!CHECK(psm_event_parse(&ev, line, strlen(line), &e) == 0, "case %zu: %s", i, e.msg))
+			continue;
+		int rc = psm_event_escrow(&ev, id, &b, &e);
+		if (cases[i].error != NULL) {
+			CHECK(rc == -1 && e.kind == PSM_E_DATA, "case %zu is taken", i);
+			CHECK_STR(e.msg, cases[i].error);
+		} else if (at != NULL) {
+			CHECK(rc == 0, "case %zu: %s", i, e.msg);
+			CHECK_STR(id, "0123456789abcdef");
+			CHECK_EQ(b.len, PSM_ESCROW_OVERHEAD);
+		} else {
+			CHECK(rc == 0 && id[0] == '\0' && b.len == 0, "case %zu: no escrow, yet one", i);
+		}
+		psm_buf_free(&b);
+	}
+}
+
 /* test-escrow seal PUBFILE TEXT: the base64 of the box, on stdout. */
 static int
 seal_main(const char *pubfile, const char *text)
@@ -127,5 +179,6 @@ main(int argc, char **argv)
 		return check_done();
 	test_round_trip();
 	test_refused();
+	test_event_fields();
 	return check_done();
 }
