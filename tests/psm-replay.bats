@@ -435,6 +435,25 @@ withheld_stream() {
 	assert_output $'sudo -i\\r\nhunter2\\r\nid\\r'
 }
 
+@test "psm-replay: --escrow-key opens the password that psm-record --escrow withheld" {
+	psm-keygen -o auditor --no-passphrase
+	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys 'escrowed-s3cr3t' Enter
+	wait_for 5 tmux_screen_has 'len=15'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+	run -1 grep -q escrowed-s3cr3t s.jsonl
+	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
+	assert_line 'escrowed-s3cr3t\r'
+	assert_line 'exit\r'
+	assert_stderr ''
+	run -0 --separate-stderr psm-replay --input s.jsonl
+	refute_output --partial escrowed-s3cr3t
+}
+
 @test "psm-replay: without --escrow-key, withheld input shows nothing, escrow or not" {
 	psm-keygen -o auditor --no-passphrase
 	escrow_stream auditor.pub $'hunter2\r'
