@@ -245,7 +245,7 @@ hw_free_port() {
 
 # hw_sshd: a real sshd in the world on a free port of 127.0.0.1 that takes alice's
 # password; `ssh -t alice@127.0.0.1` reaches it from the world (her ~/.ssh/config).
-hw_sshd() {
+hw_sshd() {	# hw_sshd [CONFIG-LINE]: one more line of sshd_config (ForceCommand ...)
 	HW_SSHD_PORT=$(hw_free_port)
 	ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/host_key"
 	cat > "$W/sshd/sshd_config" <<-CONF
@@ -260,6 +260,7 @@ hw_sshd() {
 	AllowUsers alice
 	PrintMotd no
 	PrintLastLog no
+	${1:-}
 	CONF
 	mkdir -p "$W/home/alice/.ssh"
 	cat > "$W/home/alice/.ssh/config" <<-CONF

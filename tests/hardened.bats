@@ -452,3 +452,25 @@ refused() {
 	assert_typed "$f" 'echo third-$((3+3))'
 	[ -n "$(events "$f" withhold-limit)" ] || fail "no withhold-limit event"
 }
+
+@test "psm-record hardened: as sshd's ForceCommand, a password login cannot kill its recorder, and its commands are recorded" {
+	hw_sshd "ForceCommand $W/bin/psm-record"
+	tmux_start "ssh -tt -p $HW_SSHD_PORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o PreferredAuthentications=password alice@127.0.0.1; echo rc=\$? > $W/rc; sleep 60"
+	hw_wait "password:"
+	hw_type "$HW_ALICE_PW"
+	hw_wait 'alice@far$'
+	hw_type 'kill -9 $PPID; echo ssh-kill-status-$?'
+	hw_wait ssh-kill-status-1
+	hw_type 'echo over-ssh-$((6*7))'
+	hw_wait over-ssh-42
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	assert_typed "$f" 'kill -9 $PPID'
+	assert_typed "$f" 'echo over-ssh-$((6*7))'
+	run jq -r 'select(.type == "start") | "\(.user) \(.setuid)"' "$f"
+	assert_output 'alice true'
+	run events "$f" end
+	assert_output --partial '"reason":"exit"'
+}
