@@ -233,20 +233,10 @@ hw_seal_filter() {
 	chmod 755 "$W/etc/psm/record-filter"
 }
 
-# hw_free_port: a TCP port on 127.0.0.1 that nothing listens on.
-hw_free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$(( 20000 + RANDOM % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
-
 # hw_sshd: a real sshd in the world on a free port of 127.0.0.1 that takes alice's
 # password; `ssh -t alice@127.0.0.1` reaches it from the world (her ~/.ssh/config).
 hw_sshd() {	# hw_sshd [CONFIG-LINE]: one more line of sshd_config (ForceCommand ...)
-	HW_SSHD_PORT=$(hw_free_port)
+	HW_SSHD_PORT=$(free_port)
 	ssh-keygen -q -t ed25519 -N '' -f "$W/sshd/host_key"
 	cat > "$W/sshd/sshd_config" <<-CONF
 	ListenAddress 127.0.0.1:$HW_SSHD_PORT

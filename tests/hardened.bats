@@ -21,6 +21,17 @@ teardown() {
 }
 
 # assert_typed FILE TEXT: the input recorded in FILE has TEXT.
+# far_sudo: ssh -t to the world's sshd, her password at ssh's prompt, then sudo's on the far side.
+far_sudo() {
+	hw_type 'ssh -t alice@127.0.0.1 sudo -k id -un'
+	hw_wait_line "alice@127.0.0.1's password:"
+	hw_type "$HW_ALICE_PW"
+	sudo_password
+	hw_wait_line root
+	hw_wait 'Connection to 127.0.0.1 closed.'
+	hw_wait_prompt 'alice$'
+}
+
 assert_typed() {
 	hw_typed "$1" | grep -qF -- "$2" || fail "'$2' is not in the recorded input of $1: $(hw_typed "$1")"
 }
@@ -66,13 +77,7 @@ refused() {
 @test "psm-record hardened: harness: the world's sshd takes alice's password, and sudo on the far side hers" {
 	hw_sshd
 	hw_session bash
-	hw_type 'ssh -t alice@127.0.0.1 sudo -k id -un'
-	hw_wait_line "alice@127.0.0.1's password:"
-	hw_type "$HW_ALICE_PW"
-	sudo_password
-	hw_wait_line root
-	hw_wait 'Connection to 127.0.0.1 closed.'
-	hw_wait_prompt 'alice$'
+	far_sudo
 	hw_exit
 }
 
@@ -367,13 +372,7 @@ refused() {
 @test "psm-record hardened: sudo on the far side of ssh -t (raw local terminal): the password is not recorded" {
 	hw_sshd
 	hw_session
-	hw_type 'ssh -t alice@127.0.0.1 sudo -k id -un'
-	hw_wait_line "alice@127.0.0.1's password:"
-	hw_type "$HW_ALICE_PW"
-	sudo_password
-	hw_wait_line root
-	hw_wait 'Connection to 127.0.0.1 closed.'
-	hw_wait_prompt 'alice$'
+	far_sudo
 	hw_type 'echo after-$((7*7))'
 	hw_wait after-49
 	hw_exit

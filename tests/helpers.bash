@@ -61,3 +61,27 @@ stop_background() {
 		kill -9 "$pid" 2>/dev/null || true
 	done
 }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 50); do
+		p=$(( 20000 + RANDOM % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	return 1
+}
+
+# record_escrowed_read: in tmux, psm-record --escrow auditor.pub -o s.jsonl a bash
+# whose read -s takes the secret escrowed-s3cr3t (auditor.key/.pub made here).
+record_escrowed_read() {
+	psm-keygen -o auditor --no-passphrase
+	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
+	wait_for 5 tmux_screen_has 'ready>'
+	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
+	wait_for 5 tmux_screen_has 'go>'
+	tmux_keys 'escrowed-s3cr3t' Enter
+	wait_for 5 tmux_screen_has 'len=15'
+	tmux_keys 'exit' Enter
+	wait_for 5 test -s rc
+}

@@ -436,15 +436,7 @@ withheld_stream() {
 }
 
 @test "psm-replay: --escrow-key opens the password that psm-record --escrow withheld" {
-	psm-keygen -o auditor --no-passphrase
-	tmux_start "PS1='ready> ' psm-record --escrow auditor.pub -o s.jsonl -- bash --norc --noprofile; echo rc=\$? > rc; sleep 60"
-	wait_for 5 tmux_screen_has 'ready>'
-	tmux_keys "read -s -p 'g''o> ' pw; echo; echo len=\${#pw}" Enter	# "go>" only once read runs
-	wait_for 5 tmux_screen_has 'go>'
-	tmux_keys 'escrowed-s3cr3t' Enter
-	wait_for 5 tmux_screen_has 'len=15'
-	tmux_keys 'exit' Enter
-	wait_for 5 test -s rc
+	record_escrowed_read
 	run -1 grep -q escrowed-s3cr3t s.jsonl
 	run -0 --separate-stderr psm-replay --input --escrow-key auditor.key s.jsonl
 	assert_line 'escrowed-s3cr3t\r'

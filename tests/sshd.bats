@@ -3,15 +3,6 @@
 # started on 127.0.0.1 on a free high port in a temporary directory.
 load helpers
 
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$(( 20000 + RANDOM % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
-
 sshd_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null; }
 
 setup_file() {
