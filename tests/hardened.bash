@@ -267,6 +267,29 @@ hw_sshd() {	# hw_sshd [CONFIG-LINE]: one more line of sshd_config (ForceCommand 
 		fail "sshd did not answer: $(cat "$W/sshd/log")"
 }
 
+# hw_postgres: a PostgreSQL server of the world, run by bob on 127.0.0.1 on a free
+# port, with scram passwords: bob's database user has the password HW_PG_PW.
+HW_PG_PW='Pg-pw-9Wt'
+hw_postgres() {
+	local bin
+	bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	[ -x "$bin/initdb" ] || skip "the PostgreSQL server is not installed (scripts/deps.sh test)"
+	HW_PG_PORT=$(free_port)
+	mkdir -p "$W/pg"
+	printf '%s\n' "$HW_PG_PW" > "$W/pg/pwfile"
+	chown -R $HW_BOB_UID:$HW_BOB_UID "$W/pg"
+	hw_as bob "$bin/initdb -D $W/pg/data -U bob -A scram-sha-256 --pwfile=$W/pg/pwfile" >/dev/null ||
+		fail "initdb failed"
+	hw_as bob "$bin/pg_ctl -D $W/pg/data -l $W/pg/log -w -o '-p $HW_PG_PORT -k $W/pg -c listen_addresses=127.0.0.1' start" >/dev/null ||
+		fail "PostgreSQL did not start: $(cat "$W/pg/log")"
+}
+
+# hw_postgres_stop: stop the world's PostgreSQL server, if it runs.
+hw_postgres_stop() {
+	[ -n "${HW_PG_PORT:-}" ] || return 0
+	hw_as bob "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl -D $W/pg/data -m immediate stop" >/dev/null 2>&1 || true
+}
+
 # hw_world_pids: the processes in the world's mount namespace but its holder.
 hw_world_pids() {
 	local ns
@@ -282,6 +305,7 @@ hw_no_world_pids() { [ -z "$(hw_world_pids)" ]; }
 # then the holder of its namespace, and remove $W.
 hw_teardown() {
 	tmux_stop
+	hw_postgres_stop
 	[ -n "${W:-}" ] && [ -d "$W" ] || return 0
 	if [ -n "${HW_HOLDER:-}" ]; then
 		local pid

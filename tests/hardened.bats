@@ -473,3 +473,27 @@ refused() {
 	run events "$f" end
 	assert_output --partial '"reason":"exit"'
 }
+
+@test "psm-record hardened: psql -W inside sudo -i (a real client's prompt on a raw terminal): the password is not recorded" {
+	hw_postgres
+	hw_session
+	hw_type 'sudo -k; sudo -i'
+	sudo_password
+	hw_wait_prompt 'root#'
+	hw_type "psql -W -h 127.0.0.1 -p $HW_PG_PORT -U bob -d postgres -At -c 'select 6*7 as answer'"
+	hw_wait_line 'Password:'
+	hw_type "$HW_PG_PW"
+	hw_wait_line 42
+	hw_type 'echo after-psql-$((7*7))'
+	hw_wait after-psql-49
+	hw_type exit
+	hw_wait_prompt 'alice$'
+	hw_exit
+	f=$(hw_recording)
+	hw_refute_secret "$f" "$HW_PG_PW"
+	hw_refute_secret "$f" "$HW_ALICE_PW"
+	assert_typed "$f" "psql -W -h 127.0.0.1 -p $HW_PG_PORT"
+	assert_typed "$f" 'echo after-psql-$((7*7))'
+	run jq -r 'select(.type == "withheld") | .reason' "$f"
+	assert_output --partial prompt
+}
