@@ -213,7 +213,8 @@ static void
 refuse_weakening(const struct options *opt)
 {
 	const char *which = opt->output ? "-o" : opt->no_input ? "--no-input" :
-	    opt->fail_open ? "--fail-open" : opt->escrow ? "--escrow" : NULL;
+	    opt->fail_open ? "--fail-open" : opt->escrow ? "--escrow" :
+	    opt->nprompts > 0 ? "--prompt" : NULL;	/* a pattern of the user's hides what it matches */
 
 	if (which == NULL)
 		return;

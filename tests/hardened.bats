@@ -193,6 +193,10 @@ refused() {
 	refused --escrow --escrow "$W/home/alice/mine.pub"
 }
 
+@test "psm-record hardened: --prompt is refused: exit 2, the option named, the command not run" {
+	refused --prompt --prompt "'[$]'"
+}
+
 # ---- the spool ----
 
 @test "psm-record hardened: the session goes to a new file of psm's in /var/log/psm, named after the time and the sid, that says it is alice's" {
