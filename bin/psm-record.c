@@ -1272,7 +1272,10 @@ flush_if_due(void *ctx)
 	bool was_failing = psm_rec_failing(&s->rec);
 	struct psm_error e;
 
-	s->last_round = psm_mono_usec();
+	/* psm-record ran now, unless it was stopped and a SIGCONT waits: the stop has not been seen yet. */
+	sigset_t pending;
+	if (sigpending(&pending) == 0 && !sigismember(&pending, SIGCONT))
+		s->last_round = psm_mono_usec();
 
 	if (psm_rec_tick(&s->rec, &e) < 0)
 		recording_failed(s, &e);
