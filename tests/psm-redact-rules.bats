@@ -179,8 +179,12 @@ AWS_ID3=AKIA''GMXGEDN73U55XTPL
 	unchanged 'AKIB''UJZDEGXDNCF32EPF' 'role id AROA''UJZDEGXDNCF32EPF ' $'AKIA''0189UJZDEGXDNCF3\r\n'
 }
 
-@test "psm-redact: aws-access-key-id: leaves AWS's documented example and a longer word alone" {
-	unchanged $'aws_access_key_id = AKIA''IOSFODNN7EXAMPLE\r\n' $'XAKIA''UJZDEGXDNCF32EPF AKIA''UJZDEGXDNCF32EPFQ\r\n'
+@test "psm-redact: aws-access-key-id: leaves a placeholder and a longer word alone" {
+	unchanged $'aws_access_key_id = AKIA''XXXXXXXXXXXXXXXX\r\n' $'XAKIA''UJZDEGXDNCF32EPF AKIA''UJZDEGXDNCF32EPFQ\r\n'
+}
+
+@test "psm-redact: aws-access-key-id: masks AWS's documented example key id too" {
+	masks aws-access-key-id 'aws_access_key_id = ' 'AKIA''IOSFODNN7EXAMPLE' $'\r\n'
 }
 
 # aws-secret-access-key
