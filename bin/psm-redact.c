@@ -48,6 +48,18 @@ struct options {
 	int nfiles;
 };
 
+/*
+ * The screen's current line, as far as output and error tell: what came
+ * after their last line feed. Whether it is a password prompt is asked
+ * only when something is typed.
+ */
+#define TAIL_MAX 1024
+struct line_tail {
+	struct psm_buf text;
+	uint64_t at;			/* its offset in the channel */
+	uint64_t answered;		/* the line last answered, at + 1; 0: none */
+};
+
 /* A line waiting in its session's queue. */
 struct queued {
 	size_t at, len;			/* in the session's lines */
@@ -60,9 +72,7 @@ struct session {
 	char sid[PSM_SID_LEN + 1];
 	size_t index;			/* in the redactor's open list */
 	struct psm_redact_chan chan[3];
-	struct psm_prompt prompt[2];	/* on output and on error */
-	uint64_t answered[2];		/* the prompt line last answered, plus one */
-	bool answer_due;		/* the next typed bytes answer a prompt */
+	struct line_tail tail[2];	/* of output and of error */
 	struct queued *q;
 	size_t qhead, qn, qcap;
 	struct psm_buf lines;
@@ -88,6 +98,10 @@ struct redactor {
 	uint64_t *bytes;		/* per rule, for one event */
 	FILE *report;
 	const char *name;		/* the input being read */
+	struct psm_prompt prompt;	/* asked about a session's current line */
+	struct psm_buf probe;
+	bool live;			/* the input is a pipe or a terminal */
+	uint64_t lines;			/* read, for the checks of the time */
 };
 
 static void
@@ -132,6 +146,27 @@ add_string(const char ***v, size_t *n, size_t *cap, const char *s)
 	(*v)[(*n)++] = s;
 }
 
+/* --hold-time: psm's durations (2s, 1m), milliseconds (500ms), or 0. */
+static int
+parse_hold(const char *s, uint64_t *usec)
+{
+	size_t n = strlen(s);
+	char *end;
+
+	if (strcmp(s, "0") == 0) {
+		*usec = 0;
+		return 0;
+	}
+	if (n > 2 && strcmp(s + n - 2, "ms") == 0 && s[0] >= '0' && s[0] <= '9') {
+		unsigned long long ms = strtoull(s, &end, 10);
+		if (end != s + n - 2 || ms > 3600000)
+			return -1;
+		*usec = ms * 1000;
+		return 0;
+	}
+	return psm_parse_duration(s, usec);
+}
+
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
@@ -161,8 +196,8 @@ parse_options(int argc, char **argv, struct options *opt)
 		case OPT_DISABLE: add_toggle(opt, optarg, false); break;
 		case OPT_PROMPT: add_string(&opt->prompts, &opt->nprompts, &opt->pcap, optarg); break;
 		case OPT_HOLD:
-			if (psm_parse_duration(optarg, &opt->hold) < 0) {
-				warnx("--hold-time: not a duration: %s (as 500ms, 2s, 1m)", optarg);
+			if (parse_hold(optarg, &opt->hold) < 0) {
+				warnx("--hold-time: not a duration: %s (as 0, 500ms, 2s, 1m)", optarg);
 				usage();
 			}
 			break;
@@ -390,7 +425,7 @@ emit(struct redactor *rd, struct session *s, const struct queued *q)
 	if (psm_event_parse(&ev, line, q->len, &e) < 0 || psm_event_payload(&ev, &rd->payload, &e) < 0)
 		xpsm_die(&e);
 	memset(rd->bytes, 0, rd->rules.n * sizeof *rd->bytes);
-	struct psm_redact_taken t = { .bytes = rd->bytes };
+	struct psm_redact_taken t = { .bytes = rd->bytes, .max = PSM_PAYLOAD_MAX };
 	rd->masked.len = 0;
 	psm_redact_take(c, rd->payload.data, rd->payload.len, &rd->masked, &t);
 	for (size_t i = 0; i < rd->rules.n; i++)
@@ -439,6 +474,32 @@ release(struct redactor *rd, struct session *s, uint64_t now)
 	}
 }
 
+/* When the first held event's time is up (UINT64_MAX: none is held). */
+static uint64_t
+first_due(const struct redactor *rd)
+{
+	uint64_t due = UINT64_MAX;
+
+	for (size_t i = 0; i < rd->nopen; i++) {
+		const struct session *s = rd->open[i];
+		if (s->qhead < s->qn && s->q[s->qhead].arrived + rd->opt->hold < due)
+			due = s->q[s->qhead].arrived + rd->opt->hold;
+	}
+	return due;
+}
+
+/* Events that waited --hold-time go. */
+static void
+release_due(struct redactor *rd)
+{
+	uint64_t now = psm_mono_usec();
+
+	if (first_due(rd) > now)
+		return;
+	for (size_t i = 0; i < rd->nopen; i++)
+		release(rd, rd->open[i], now);
+}
+
 static void
 enqueue(struct session *s, const char *line, size_t len, int chan, size_t n)
 {
@@ -463,13 +524,6 @@ session_new(struct redactor *rd, const char *sid)
 	for (int i = 0; i < 3; i++)
 		if (psm_redact_chan_init(&s->chan[i], &rd->rules, s->fired, &e) < 0)
 			xpsm_die(&e);
-	for (int i = 0; i < 2; i++) {
-		if (psm_prompt_init(&s->prompt[i], &e) < 0)
-			xpsm_die(&e);
-		for (size_t k = 0; k < rd->opt->nprompts; k++)
-			if (psm_prompt_add(&s->prompt[i], rd->opt->prompts[k], &e) < 0)
-				xpsm_die(&e);
-	}
 	struct slot *slot = psm_table_add(&rd->table, sid);
 	slot->s = s;
 	rd->open = xpsm_grow(rd->open, &rd->opencap, rd->nopen + 1, sizeof *rd->open);
@@ -536,7 +590,7 @@ session_finish(struct redactor *rd, struct session *s)
 	for (int i = 0; i < 3; i++)
 		psm_redact_chan_free(&s->chan[i]);
 	for (int i = 0; i < 2; i++)
-		psm_prompt_free(&s->prompt[i]);
+		psm_buf_free(&s->tail[i].text);
 	psm_table_remove(&rd->table, s->sid);
 	rd->open[s->index] = rd->open[--rd->nopen];
 	rd->open[s->index]->index = s->index;
@@ -546,31 +600,82 @@ session_finish(struct redactor *rd, struct session *s)
 	free(s);
 }
 
-/* Bytes of a session: scanned, and watched for a password prompt. */
+static void
+follow_line(struct line_tail *t, uint64_t at, const unsigned char *p, size_t n)
+{
+	const unsigned char *nl = memrchr(p, '\n', n);
+
+	if (nl != NULL) {
+		t->text.len = 0;
+		t->at = at + (uint64_t)(nl + 1 - p);
+		n -= (size_t)(nl + 1 - p);
+		p = nl + 1;
+	}
+	if (t->text.len + n > TAIL_MAX) {	/* the recogniser keeps less anyway */
+		size_t drop = t->text.len + n - TAIL_MAX / 2;
+		if (drop >= t->text.len) {
+			p += drop - t->text.len;
+			n -= drop - t->text.len;
+			drop = t->text.len;
+		}
+		psm_buf_consume(&t->text, drop);
+	}
+	psm_buf_add(&t->text, p, n);
+}
+
+/* Is the line of t a password prompt not yet answered? */
+static bool
+unanswered_prompt(struct redactor *rd, struct line_tail *t)
+{
+	if (t->text.len == 0 || t->answered == t->at + 1)
+		return false;
+	rd->probe.len = 0;
+	psm_buf_add(&rd->probe, "\030\n", 2);	/* CAN ends any sequence; a new line */
+	psm_buf_add(&rd->probe, t->text.data, t->text.len);
+	psm_prompt_output(&rd->prompt, rd->probe.data, rd->probe.len);
+	return psm_prompt_active(&rd->prompt);
+}
+
+/*
+ * Typed bytes: if the session's current line is a password prompt that
+ * has had no answer yet, they are its answer, masked up to Enter, and
+ * so is the rest of the line on the screen (an echo).
+ */
+static void
+feed_input(struct redactor *rd, struct session *s, const unsigned char *p, size_t n)
+{
+	if (n > 0 && psm_redact_prompt_rule(&rd->rules) != NULL)
+		for (int i = 0; i < 2; i++) {
+			struct line_tail *t = &s->tail[i];
+			if (!unanswered_prompt(rd, t))
+				continue;
+			t->answered = t->at + 1;
+			psm_redact_mask_line(&s->chan[PSM_IN]);
+			psm_redact_mask_line(&s->chan[i == 0 ? PSM_OUT : PSM_ERR]);
+			break;
+		}
+	psm_redact_add(&s->chan[PSM_IN], p, n);
+}
+
+/* Bytes of a session: scanned, and the current line followed. */
 static void
 feed(struct redactor *rd, struct session *s, int chan, const unsigned char *p, size_t n)
 {
-	bool prompts = psm_redact_prompt_rule(&rd->rules) != NULL;
-
 	if (chan == PSM_IN) {
-		if (s->answer_due && n > 0) {
-			psm_redact_mask_line(&s->chan[PSM_IN]);
-			s->answer_due = false;
-		}
-		psm_redact_add(&s->chan[PSM_IN], p, n);
+		feed_input(rd, s, p, n);
 		return;
 	}
+	struct line_tail *t = &s->tail[chan == PSM_ERR];
+	follow_line(t, s->chan[chan].scanned, p, n);
 	psm_redact_add(&s->chan[chan], p, n);
-	if (!prompts)
-		return;
-	struct psm_prompt *pr = &s->prompt[chan == PSM_ERR];
-	uint64_t *answered = &s->answered[chan == PSM_ERR];
-	psm_prompt_output(pr, p, n);
-	if (psm_prompt_active(pr) && *answered != psm_prompt_lines(pr) + 1) {
-		*answered = psm_prompt_lines(pr) + 1;
-		s->answer_due = true;
-		psm_redact_mask_line(&s->chan[chan]);	/* the echo, if the program echoes */
-	}
+}
+
+/* psm-record withheld the answer: the prompt on the screen has had it. */
+static void
+answered_by_recorder(struct session *s)
+{
+	for (int i = 0; i < 2; i++)
+		s->tail[i].answered = s->tail[i].at + 1;
 }
 
 static bool
@@ -600,11 +705,15 @@ take_line(struct redactor *rd, const char *line, size_t len, struct psm_error *e
 			return -1;
 		feed(rd, s, chan, (const unsigned char *)rd->payload.data, rd->payload.len);
 	}
+	else if (psm_event_is(&ev, "withheld"))
+		answered_by_recorder(s);
 	enqueue(s, line, len, chan, chan >= 0 ? rd->payload.len : 0);
 	if (psm_event_is(&ev, "end"))
 		session_finish(rd, s);
 	else
 		release(rd, s, 0);
+	if (rd->live && ++rd->lines % 256 == 0)
+		release_due(rd);	/* another session may keep the input busy */
 	return 0;
 }
 
@@ -631,14 +740,9 @@ static void
 wait_for_input(struct redactor *rd, struct psm_lines *r)
 {
 	struct pollfd p = { r->fd, POLLIN, 0 };
-	uint64_t due = UINT64_MAX, now;
+	uint64_t due = first_due(rd), now;
 
 	flush_out(rd);
-	for (size_t i = 0; i < rd->nopen; i++) {
-		const struct session *s = rd->open[i];
-		if (s->qhead < s->qn && s->q[s->qhead].arrived + rd->opt->hold < due)
-			due = s->q[s->qhead].arrived + rd->opt->hold;
-	}
 	now = psm_mono_usec();
 	int timeout = due == UINT64_MAX ? -1 : due <= now ? 0 : (int)((due - now + 999) / 1000);
 	int n = poll(&p, 1, timeout);
@@ -648,9 +752,7 @@ wait_for_input(struct redactor *rd, struct psm_lines *r)
 	}
 	if (n < 0 && errno != EINTR)
 		err(PSM_EXIT_OS, "poll");
-	now = psm_mono_usec();
-	for (size_t i = 0; i < rd->nopen; i++)
-		release(rd, rd->open[i], now);
+	release_due(rd);
 	flush_out(rd);
 }
 
@@ -666,7 +768,8 @@ redact_input(struct redactor *rd, int fd, const char *name)
 	rd->name = name;
 	psm_lines_init(&r, fd, name);
 	psm_lines_set_max(&r, PSM_LINE_MAX);
-	psm_lines_wait_before_read(&r, fstat(fd, &st) == 0 && !S_ISREG(st.st_mode));
+	rd->live = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode);
+	psm_lines_wait_before_read(&r, rd->live);
 	for (;;) {
 		int rc = psm_lines_next(&r, &line, &len);
 		if (rc == PSM_LINE_OK) {
@@ -716,16 +819,13 @@ main(int argc, char **argv)
 	}
 	if (opt.report != NULL && (rd.report = fopen(opt.report, "we")) == NULL)
 		err(PSM_EXIT_OS, "%s", opt.report);
-	/* The prompts' patterns are compiled per session: check them before the input. */
-	struct psm_prompt probe;
-	if (psm_prompt_init(&probe, &e) < 0)
+	if (psm_prompt_init(&rd.prompt, &e) < 0)
 		xpsm_die(&e);
 	for (size_t k = 0; k < opt.nprompts; k++)
-		if (psm_prompt_add(&probe, opt.prompts[k], &e) < 0) {
+		if (psm_prompt_add(&rd.prompt, opt.prompts[k], &e) < 0) {
 			warnx("--prompt: %s", e.msg);
 			usage();
 		}
-	psm_prompt_free(&probe);
 	if (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0)
 		xpsm_die(&e);
 
@@ -742,6 +842,8 @@ main(int argc, char **argv)
 	finish_all(&rd);
 	if (rd.report != NULL && fclose(rd.report) != 0)
 		err(PSM_EXIT_OS, "%s", opt.report);
+	psm_prompt_free(&rd.prompt);
+	psm_buf_free(&rd.probe);
 	psm_sessions_free(&rd.order);
 	psm_table_free(&rd.table);
 	psm_redact_rules_free(&rd.rules);

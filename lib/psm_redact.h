@@ -116,6 +116,7 @@ void psm_redact_close(struct psm_redact_chan *c);
 
 /* What psm_redact_take did to the bytes it took. */
 struct psm_redact_taken {
+	size_t max;			/* the bytes out may have, at most (0: no limit) */
 	bool changed;
 	uint64_t *bytes;		/* per rule: bytes masked (the caller's array, zeroed) */
 };

@@ -1027,8 +1027,11 @@ psm_redact_take(struct psm_redact_chan *c, const void *data, size_t n,
 		uint64_t ms = c->hits[i].from > a ? c->hits[i].from : a, me = end < b ? end : b;
 		if (ms < me) {
 			psm_buf_add(out, p + (pos - a), (size_t)(ms - pos));
-			if (!marked)
-				put_marker(out, c->rules->r[c->hits[i].rule].name);
+			/* No marker where it would take the event past its limit. */
+			const char *name = c->rules->r[c->hits[i].rule].name;
+			if (!marked && (t->max == 0 ||
+			    out->len + strlen(name) + 11 + (size_t)(b - ms) <= t->max))
+				put_marker(out, name);
 			for (size_t k = i; k <= j; k++) {
 				struct psm_redact_hit *h = &c->hits[k];
 				uint64_t hs = h->from > a ? h->from : a, he = h->to < b ? h->to : b;
