@@ -22,6 +22,7 @@ PKG_CONFIG ?= pkg-config
 PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
+MAN5 = man/psm-stream.5 man/psm-redact.5
 MANPAGES = $(wildcard man/*.[157])
 
 # One pkg-config query per library; each program links only what it uses.
@@ -141,7 +142,7 @@ install: all
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DATADIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
-	install -m 644 man/psm-stream.5 man/psm-redact.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 man/psm.7 $(DESTDIR)$(MANDIR)/man7
 	for p in $(PROGS); do install -m 644 completions/psm.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; done
 	install -m 644 completions/_psm $(DESTDIR)$(ZSHCOMPDIR)/_psm
@@ -166,7 +167,7 @@ install-hardened: install
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
 		$(DESTDIR)$(BASHCOMPDIR)/$$p; done
-	rm -f $(DESTDIR)$(MANDIR)/man5/psm-stream.5 $(DESTDIR)$(MANDIR)/man7/psm.7 \
+	rm -f $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) $(DESTDIR)$(MANDIR)/man7/psm.7 \
 		$(DESTDIR)$(ZSHCOMPDIR)/_psm
 	rm -rf $(DESTDIR)$(DATADIR)
 
