@@ -107,10 +107,19 @@ check() {
 	rm -f "$tmp/$s.raw" "$tmp/$s.rawin"
 	awk -v s="$s" -v prog="$prog" '
 	FILENAME == ARGV[1] { found[$0] = 1; next }
-	{ str = $0; sub(/^[^ ]* [^ ]* [^ ]* /, "", str); all[$2] = 1
-	  if (str in found && !($2 in surv)) { surv[$2] = 1; m++
+	{ str = $0; sub(/^[^ ]* [^ ]* [^ ]* /, "", str)
+	  if (!($2 in all)) { all[$2] = 1; n++; if (!($1 in kn)) kinds[++nk] = $1; kn[$1]++; pn[$3]++ }
+	  if (str in found && !($2 in surv)) { surv[$2] = 1; m++; ks[$1]++; ps[$3]++
 	    if (m <= 20) printf "%s: %s stream: survived: %s #%s (%s): %s\n", prog, s, $1, $2, $3, str > "/dev/stderr" } }
-	END { for (k in all) n++; printf "%s stream: planted: %d, surviving: %d\n", s, n, m }' \
+	END {
+		printf "%s stream: planted: %d, surviving: %d (", s, n, m
+		for (i = 1; i <= nk; i++) printf "%s%s %d/%d", (i > 1 ? ", " : ""), kinds[i], ks[kinds[i]], kn[kinds[i]]
+		printf "; by place:"
+		split("text split b64 paste typed", pl, " ")
+		sep = " "
+		for (i = 1; i <= 5; i++) if (pn[pl[i]]) { printf "%s%s %d/%d", sep, pl[i], ps[pl[i]], pn[pl[i]]; sep = ", " }
+		printf ")\n"
+	}' \
 		"$tmp/$s.found" "$tmp/$s.list"
 	[ ! -s "$tmp/$s.found" ] || bad="$bad survived-$s"
 	printf '%s stream: masked (--report): %s\n' "$s" \
