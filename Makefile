@@ -127,6 +127,7 @@ bench: all
 	bench/record.sh $(O)/bin
 	bench/seal.sh $(O)/bin
 	bench/replay.sh $(O)/bin
+	bench/redact.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz
