@@ -112,17 +112,23 @@ bytes_of() {
 }
 
 @test "psm-redact: a PEM key over 40 events is masked whole, line breaks kept" {
-	local pem args=() i
-	pem=$(openssl genpkey -algorithm ed25519 2>/dev/null | sed 's/$/\\r\\n/' | tr -d '\n')
-	# 40 pieces of about equal size
-	local n=${#pem} step=$(( (${#pem} + 39) / 40 ))
-	for ((i = 0; i < n; i += step)); do args+=(out "${pem:i:step}"); done
-	session $SID_A out 'before\r\n' "${args[@]}" out 'after\r\n' > s.jsonl
+	local i breaks="" n
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out key.pem 2>/dev/null
+	{ start $SID_A; ev $SID_A 1 out 'before\r\n'
+	  jq -Rsc --arg sid $SID_A 'gsub("\n"; "\r\n") as $p | ($p | length) as $n |
+		(($n + 39) / 40 | floor) as $k | [range(0; $n; $k)] | to_entries[] |
+		{sid: $sid, seq: (.key + 2), t: (.key + 2), type: "out", data: $p[.value:.value + $k]}' key.pem
+	} > s.jsonl
+	n=$(wc -l < s.jsonl)
+	{ ev $SID_A "$n" out 'after\r\n'; end $SID_A $((n + 1)); } >> s.jsonl
 	[ "$(grep -c '"out"' s.jsonl)" -ge 40 ]
 	run -0 psm-redact s.jsonl
 	printf '%s\n' "$output" > r.jsonl
+	[ "$(wc -l < r.jsonl)" -eq "$(wc -l < s.jsonl)" ]
+	# the block's lines, BEGIN to END, each leave their line break
+	for ((i = 1; i < $(wc -l < key.pem); i++)); do breaks+=$'\r\n'; done
 	run bytes_of r.jsonl out
-	assert_output $'before\r\n[redacted:pem-private-key]\r\n\r\n\r\nafter\r'
+	assert_output "before"$'\r\n'"[redacted:pem-private-key]$breaks"$'\r\nafter\r'
 }
 
 @test "psm-redact: interleaved sessions are kept apart" {
@@ -246,7 +252,7 @@ null' || true
 
 @test "psm-redact: --report writes a line per session; -v a summary on stderr" {
 	{ start $SID_A; start $SID_B; ev $SID_A 1 out "$AWS\r\n"; ev $SID_B 1 out 'nothing\r\n'
-	  ev $SID_A 2 out "AKIAI44QH8DHBEXAMPLE\r\n"; end $SID_A 3; end $SID_B 2; } > s.jsonl
+	  ev $SID_A 2 out "AKIAZ7XQ3TDRVMNB5LWA\r\n"; end $SID_A 3; end $SID_B 2; } > s.jsonl
 	run -0 --separate-stderr psm-redact -v --report rep.jsonl s.jsonl
 	assert_stderr "psm-redact: $SID_A: aws-access-key-id 2 (40 bytes)"
 	run jq -c . rep.jsonl
@@ -264,7 +270,7 @@ null' || true
 	run -0 psm-redact --list-rules --enable email --disable aws-access-key-id
 	assert_line --regexp $'^aws-access-key-id\toff\t'
 	assert_line --regexp $'^email\ton\t'
-	run -0 psm-redact --list-rules --disable all --enable jwt
+	run -0 psm-redact --list-rules --disable all --enable aws-access-key-id
 	[ "$(printf '%s\n' "$output" | grep -c $'\ton\t')" -eq 1 ]
 }
 
@@ -367,10 +373,10 @@ null' || true
 	mkfifo in.fifo
 	psm-redact --hold-time 300ms < in.fifo > out.jsonl &
 	BG_PIDS+=($!)
-	exec 3> in.fifo
-	{ start $SID_A; ev $SID_A 1 out 'typed ls\r\n'; } >&3
+	exec 7> in.fifo
+	{ start $SID_A; ev $SID_A 1 out 'typed ls\r\n'; } >&7
 	wait_for 5 grep -q 'typed ls' out.jsonl
-	exec 3>&-
+	exec 7>&-
 	wait "${BG_PIDS[0]}"
 	run -2 psm-redact --hold-time soon s.jsonl
 	run -0 psm-redact --hold-time 0 /dev/null
