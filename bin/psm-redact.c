@@ -666,7 +666,7 @@ feed(struct redactor *rd, struct session *s, int chan, const unsigned char *p, s
 		return;
 	}
 	struct line_tail *t = &s->tail[chan == PSM_ERR];
-	follow_line(t, s->chan[chan].scanned, p, n);
+	follow_line(t, s->chan[chan].added, p, n);
 	psm_redact_add(&s->chan[chan], p, n);
 }
 

@@ -19,6 +19,7 @@
 #define PSM_REDACT_BLOCK_MAX 65536	/* a block rule's default "max" */
 #define PSM_REDACT_NAME_MAX 40
 #define PSM_REDACT_LINE_MAX 1024	/* bytes masked after a prompt, at most */
+#define PSM_REDACT_BATCH 16384		/* bytes added before Vectorscan is called */
 #define PSM_REDACT_PROMPT_RULE "prompt-answer"
 
 enum psm_redact_check {
@@ -94,9 +95,10 @@ struct psm_redact_chan {
 	const struct psm_redact_rules *rules;
 	void *hs;			/* hs_stream_t */
 	uint64_t *fired;		/* per rule: matches (the caller's array) */
-	uint64_t scanned;		/* bytes added */
+	uint64_t added;			/* bytes added */
+	uint64_t scanned;		/* bytes given to Vectorscan, so far */
 	uint64_t taken;			/* bytes taken out */
-	unsigned char *view;		/* what the scanner saw of [vbase, scanned) */
+	unsigned char *view;		/* what the scanner sees of [vbase, added) */
 	uint64_t vbase;
 	size_t vcap;
 	int esc;			/* where in an escape sequence */

@@ -675,28 +675,37 @@ static void
 view_room(struct psm_redact_chan *c, size_t n)
 {
 	uint64_t keep = keep_from(c);
-	size_t kept = (size_t)(c->scanned - keep), dropped = (size_t)(keep - c->vbase);
+	size_t kept = (size_t)(c->added - keep), dropped = (size_t)(keep - c->vbase);
 
 	if (dropped > 0 && dropped >= kept) {	/* move only when most of it goes */
 		memmove(c->view, view_at(c, keep), kept);
 		c->vbase = keep;
 	}
-	c->view = xpsm_grow(c->view, &c->vcap, (size_t)(c->scanned - c->vbase) + n, 1);
+	c->view = xpsm_grow(c->view, &c->vcap, (size_t)(c->added - c->vbase) + n, 1);
 }
 
+/*
+ * The bytes as the scanner sees them, eight at a time outside escape
+ * sequences (a colour code every few dozen bytes is common: a call to
+ * memchr for each would cost more than the copy).
+ */
 static void
 view_append(struct psm_redact_chan *c, const unsigned char *p, size_t n)
 {
-	unsigned char *o = view_at(c, c->scanned);
+	unsigned char *o = view_at(c, c->added);
 	size_t i = 0;
 
 	while (i < n) {
-		if (c->esc == GROUND) {
-			const unsigned char *x = memchr(p + i, ESC, n - i);
-			size_t run = x != NULL ? (size_t)(x - p) - i : n - i;
-			memcpy(o + i, p + i, run);
-			if ((i += run) == n)
-				break;
+		if (c->esc == GROUND && n - i >= 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+			uint64_t w;
+			memcpy(&w, p + i, 8);
+			memcpy(o + i, p + i, 8);
+			uint64_t m = psm_zero_bytes(w ^ (PSM_ONES * ESC));
+			if (m == 0) {
+				i += 8;
+				continue;
+			}
+			i += (size_t)__builtin_ctzll(m) >> 3;
 		}
 		o[i] = view_byte(&c->esc, p[i]);
 		i++;
@@ -785,7 +794,7 @@ widen(const struct psm_redact_chan *c, uint64_t *from, uint64_t *to)
 		t--;
 	for (int k = 0; k < 3 && s > c->vbase && s < t && (*view_at(c, s) & 0xc0) == 0x80; k++)
 		s--;
-	for (int k = 0; k < 3 && t > s && t < c->scanned && (*view_at(c, t) & 0xc0) == 0x80; k++)
+	for (int k = 0; k < 3 && t > s && t < c->added && (*view_at(c, t) & 0xc0) == 0x80; k++)
 		t++;
 	*from = s;
 	*to = t;
@@ -904,45 +913,68 @@ psm_redact_chan_init(struct psm_redact_chan *c, const struct psm_redact_rules *r
 	return 0;
 }
 
+/*
+ * Vectorscan is given what was added since it last was, at once: a call
+ * per event would cost more than the scan of a keystroke.
+ */
+static void
+scan_added(struct psm_redact_chan *c)
+{
+	uint64_t at = c->scanned;
+
+	if (at == c->added)
+		return;
+	c->scanned = c->added;
+	if (c->hs != NULL)
+		hs_scan_stream(c->hs, (const char *)view_at(c, at), (unsigned)(c->added - at), 0,
+		    c->rules->scratch, on_match, c);
+	if (c->open.on && !c->open.line)	/* a block masks whatever follows */
+		extend_region(c, c->scanned);
+}
+
+/* A prompt's answer ends with the line: CR, LF, ^C or ^D. */
+static void
+extend_answer(struct psm_redact_chan *c, uint64_t at)
+{
+	uint64_t s = c->open.from > at ? c->open.from : at;
+
+	for (; s < c->added; s++) {
+		unsigned char b = *view_at(c, s);
+		if (b == '\r' || b == '\n' || b == 3 || b == 4) {
+			close_region(c, s);
+			return;
+		}
+	}
+	extend_region(c, c->added);
+}
+
 /* The bytes that follow, in order, whatever the events that carry them. */
 void
 psm_redact_add(struct psm_redact_chan *c, const void *p, size_t n)
 {
-	uint64_t at = c->scanned;
+	uint64_t at = c->added;
 
 	if (n == 0 || c->closed)
 		return;
 	view_room(c, n);
 	view_append(c, p, n);
-	c->scanned += n;
-	if (c->hs != NULL)
-		hs_scan_stream(c->hs, (const char *)view_at(c, at), (unsigned)n, 0,
-		    c->rules->scratch, on_match, c);
-	if (!c->open.on)
-		return;
-	uint64_t to = c->scanned;
-	if (c->open.line) {		/* a prompt's answer ends with the line */
-		uint64_t s = c->open.from > at ? c->open.from : at;
-		for (; s < c->scanned; s++) {
-			unsigned char b = *view_at(c, s);
-			if (b == '\r' || b == '\n' || b == 3 || b == 4)
-				break;
-		}
-		if (s < c->scanned) {
-			close_region(c, s);
-			return;
-		}
-	}
-	extend_region(c, to);
+	c->added += n;
+	if (c->open.on && c->open.line)
+		extend_answer(c, at);
+	if (c->added - c->scanned >= PSM_REDACT_BATCH)
+		scan_added(c);
 }
 
 /* What comes next answers a prompt: masked up to the end of its line. */
 void
 psm_redact_mask_line(struct psm_redact_chan *c)
 {
-	if (c->open.on || c->closed)
+	if (c->closed)
 		return;
-	open_region(c, 0, c->scanned, c->scanned + PSM_REDACT_LINE_MAX, true);
+	scan_added(c);			/* a block open before it goes on */
+	if (c->open.on)
+		return;
+	open_region(c, 0, c->added, c->added + PSM_REDACT_LINE_MAX, true);
 }
 
 /* Bytes before the offset returned are masked as they will stay. */
@@ -952,7 +984,7 @@ psm_redact_settled(struct psm_redact_chan *c)
 	uint64_t hold = c->rules->width ? c->rules->width + LOOKBEHIND : 0;
 
 	if (c->closed)
-		return c->scanned;
+		return c->added;
 	for (size_t i = 0; i < c->rules->n; i++)	/* no report came for the next byte */
 		if (c->cand[i].on && c->scanned >= c->cand[i].to + 2)
 			finalize(c, i);
@@ -965,6 +997,7 @@ psm_redact_close(struct psm_redact_chan *c)
 {
 	if (c->closed)
 		return;
+	scan_added(c);
 	if (c->hs != NULL)
 		hs_close_stream(c->hs, c->rules->scratch, on_match, c);
 	c->hs = NULL;
@@ -1012,6 +1045,8 @@ psm_redact_take(struct psm_redact_chan *c, const void *data, size_t n,
 	size_t i = 0;
 
 	t->changed = false;
+	if (b + c->rules->width + LOOKBEHIND > c->scanned)
+		scan_added(c);
 	finalize_before(c, b);
 	while (i < c->nhits && c->hits[i].from < b) {
 		size_t j = i;
@@ -1071,6 +1106,8 @@ psm_redact_masks(struct psm_redact_chan *c, size_t n)
 {
 	uint64_t a = c->taken, b = a + n;
 
+	if (b + c->rules->width + LOOKBEHIND > c->scanned)
+		scan_added(c);		/* taken before it settled: scanned as far as it can be */
 	finalize_before(c, b);
 	for (size_t i = 0; i < c->nhits && c->hits[i].from < b; i++)
 		if (c->hits[i].to > a && c->hits[i].to > c->hits[i].from)
