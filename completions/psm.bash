@@ -193,7 +193,7 @@ _psm()
 			;;
 		esac
 		$split || _psm_options_or_files '-r --rules --enable --disable --prompt --hold-time
-		    --report --list-rules -v --verbose -h --help --version'
+		    --report --list-rules -v --verbose --no-sandbox -h --help -V --version'
 		;;
 	psm-verify)
 		case $prev in

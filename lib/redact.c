@@ -419,7 +419,7 @@ luhn(const unsigned char *p, size_t n)
 			d = d * 2 > 9 ? d * 2 - 9 : d * 2;
 		sum += d;
 	}
-	return digits >= 13 && digits <= 19 && sum % 10 == 0;
+	return digits >= 2 && sum % 10 == 0;
 }
 
 /* ISO 13616: the first four characters moved to the end, letters as 10..35, mod 97 is 1. */
