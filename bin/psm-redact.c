@@ -58,6 +58,7 @@ struct line_tail {
 	struct psm_buf text;
 	uint64_t at;			/* its offset in the channel */
 	uint64_t answered;		/* the line last answered, at + 1; 0: none */
+	bool asked, prompt;		/* the line was matched since it changed, and the answer */
 };
 
 /* A line waiting in its session's queue. */
@@ -621,6 +622,33 @@ follow_line(struct line_tail *t, uint64_t at, const unsigned char *p, size_t n)
 		psm_buf_consume(&t->text, drop);
 	}
 	psm_buf_add(&t->text, p, n);
+	t->asked = false;
+}
+
+/*
+ * Could the line be one of the built-in prompts? They end with ':', then
+ * perhaps spaces, '*' and escape sequences: a cheap test before matching
+ * (a shell's prompt has a ':' too, but not at its end).
+ */
+static bool
+ends_like_prompt(const char *text, size_t len)
+{
+	const char *colon = memrchr(text, ':', len), *p, *end = text + len;
+
+	if (colon == NULL)
+		return false;
+	for (p = colon + 1; p < end; p++) {
+		if (*p == ' ' || *p == '*' || *p == '\t')
+			continue;
+		if (*p != '\033')
+			return false;
+		if (p + 1 < end && p[1] == '[')	/* CSI: to its final byte */
+			for (p += 2; p < end && (*p < 0x40 || *p > 0x7e); p++)
+				;
+		else
+			p++;
+	}
+	return true;
 }
 
 /* Is the line of t a password prompt not yet answered? */
@@ -629,11 +657,19 @@ unanswered_prompt(struct redactor *rd, struct line_tail *t)
 {
 	if (t->text.len == 0 || t->answered == t->at + 1)
 		return false;
+	if (t->asked)
+		return t->prompt;
+	t->asked = true;
+	t->prompt = false;
+	/* The built-in prompts end with ':'; a line without one needs no matching. */
+	if (rd->opt->nprompts == 0 && !ends_like_prompt(t->text.data, t->text.len))
+		return false;
 	rd->probe.len = 0;
 	psm_buf_add(&rd->probe, "\030\n", 2);	/* CAN ends any sequence; a new line */
 	psm_buf_add(&rd->probe, t->text.data, t->text.len);
 	psm_prompt_output(&rd->prompt, rd->probe.data, rd->probe.len);
-	return psm_prompt_active(&rd->prompt);
+	t->prompt = psm_prompt_active(&rd->prompt);
+	return t->prompt;
 }
 
 /*

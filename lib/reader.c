@@ -36,33 +36,25 @@ skip_ws(struct parser *ps)
 		ps->p++;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* A hex digit's value plus one; 0 for any other byte. */
+static const unsigned char hex_plus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 /* Four hex digits at p (end permitting), or -1. */
 static long
 hex4(const char *p, const char *end)
 {
-	long v = 0;
+	const unsigned char *u = (const unsigned char *)p;
 
 	if (end - p < 4)
 		return -1;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-		if (h < 0)
-			return -1;
-		v = v << 4 | h;
-	}
-	return v;
+	unsigned a = hex_plus1[u[0]], b = hex_plus1[u[1]], c = hex_plus1[u[2]], d = hex_plus1[u[3]];
+	if (a == 0 || b == 0 || c == 0 || d == 0)
+		return -1;
+	return (long)((a - 1) << 12 | (b - 1) << 8 | (c - 1) << 4 | (d - 1));
 }
 
 /* After a backslash at p[-1]: check one escape and move past it. */
