@@ -862,6 +862,31 @@ close_region(struct psm_redact_chan *c, uint64_t to)
 	c->open.hit = SIZE_MAX;
 }
 
+/*
+ * A block's beginning, at `to`: it opens the block unless one is open.
+ * The open block is first brought up to `to`, so that one that reached
+ * its max is closed as it would have been had these bytes come in the
+ * next add. Inside a prompt's answer (a key pasted at the prompt) it
+ * ends the answer, and the block goes on to its own end.
+ */
+static void
+block_begins(struct psm_redact_chan *c, size_t i, uint64_t to)
+{
+	const struct psm_redact_rule *r = &c->rules->r[i];
+	uint64_t s, t;
+
+	if (c->open.on && !c->open.line)
+		extend_region(c, to);
+	if (c->open.on && !c->open.line)
+		return;
+	if (c->open.on)
+		close_region(c, to);
+	match_span(c, r, to, &s, &t);
+	open_region(c, (unsigned)i, s, s + r->max, false);
+	c->open.body = to;
+	extend_region(c, to);
+}
+
 static int
 on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ctx)
 {
@@ -873,16 +898,11 @@ on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned f
 	(void)flags;
 	(void)from;			/* no start of match: PCRE2 finds it */
 	if (r->end != NULL) {		/* a block: begins, or ends the one open */
-		if (id % 2 == 0 && !c->open.on) {
-			uint64_t s, t;
-			match_span(c, r, to, &s, &t);
-			open_region(c, (unsigned)i, s, s + r->max, false);
-			c->open.body = to;
-			extend_region(c, to);
-		} else if (id % 2 == 1 && c->open.on && !c->open.line && c->open.rule == i &&
-		    to >= c->open.body + r->endmin) {
+		if (id % 2 == 0)
+			block_begins(c, i, to);
+		else if (c->open.on && !c->open.line && c->open.rule == i &&
+		    to >= c->open.body + r->endmin)
 			close_region(c, to);
-		}
 		return 0;
 	}
 	if (k->on && to <= k->to + 1) {	/* the same match, one byte longer */
@@ -985,8 +1005,13 @@ psm_redact_settled(struct psm_redact_chan *c)
 
 	if (c->closed)
 		return c->added;
-	for (size_t i = 0; i < c->rules->n; i++)	/* no report came for the next byte */
-		if (c->cand[i].on && c->scanned >= c->cand[i].to + 2)
+	/*
+	 * No report came for the next byte (one ending in \b comes a byte
+	 * late), and the view holds the 3 bytes after the match that widen()
+	 * may need to finish a UTF-8 character.
+	 */
+	for (size_t i = 0; i < c->rules->n; i++)
+		if (c->cand[i].on && c->scanned >= c->cand[i].to + 3)
 			finalize(c, i);
 	return c->scanned > hold ? c->scanned - hold : 0;
 }
