@@ -19,9 +19,10 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify
+PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
+MAN5 = man/psm-stream.5 man/psm-redact.5
 MANPAGES = $(wildcard man/*.[157])
 
 # One pkg-config query per library; each program links only what it uses.
@@ -35,18 +36,24 @@ SODIUM_CFLAGS := $(call pkg_cflags,libsodium)
 SODIUM_LIBS := $(call pkg_libs,libsodium,-lsodium)
 SECCOMP_CFLAGS := $(call pkg_cflags,libseccomp)
 SECCOMP_LIBS := $(call pkg_libs,libseccomp,-lseccomp)
-DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS)
+HS_CFLAGS := $(call pkg_cflags,libhs)
+HS_LIBS := $(call pkg_libs,libhs,-lhs)
+PCRE2_CFLAGS := $(call pkg_cflags,libpcre2-8)
+PCRE2_LIBS := $(call pkg_libs,libpcre2-8,-lpcre2-8)
+DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS) $(HS_CFLAGS) \
+	$(PCRE2_CFLAGS)
 
 LIBS_psm-record = $(UUID_LIBS) $(SODIUM_LIBS)
 LIBS_psm-replay = $(SECCOMP_LIBS) $(SODIUM_LIBS)
 LIBS_psm-keygen = $(SODIUM_LIBS)
 LIBS_psm-seal = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS)
-ALL_DEP_LIBS = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
+LIBS_psm-redact = $(HS_LIBS) $(PCRE2_LIBS) $(SECCOMP_LIBS) -lm
+ALL_DEP_LIBS = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS) $(HS_LIBS) $(PCRE2_LIBS) -lm
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib -DPSM_VERSION='"$(VERSION)"' \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib -I$(O)/gen -DPSM_VERSION='"$(VERSION)"' \
 	-DPSM_SPOOL_DIR='"$(SPOOLDIR)"' -DPSM_CONF_DIR='"$(CONFDIR)"' \
 	$(CPPFLAGS) $(WARN) $(HARDEN) $(DEP_CFLAGS) $(SAN) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack $(SAN) $(LDFLAGS)
@@ -70,6 +77,14 @@ $(O)/lib/libpsm.a: $(LIBOBJ)
 $(O)/bin/%: bin/%.c $(O)/lib/libpsm.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(LIBS_$*)
+
+# psm-redact's built-in rules: share/psm/redact.rules as a C array.
+$(O)/gen/redact_rules.h: share/psm/redact.rules
+	@mkdir -p $(@D)
+	{ echo 'static const char builtin_rules[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
+
+$(O)/bin/psm-redact: $(O)/gen/redact_rules.h
 
 # The fuzz harness as a plain program that replays the corpus (make check).
 $(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS)
@@ -112,6 +127,7 @@ bench: all
 	bench/record.sh $(O)/bin
 	bench/seal.sh $(O)/bin
 	bench/replay.sh $(O)/bin
+	bench/redact.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz
@@ -127,7 +143,7 @@ install: all
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(DATADIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
-	install -m 644 man/psm-stream.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5
 	install -m 644 man/psm.7 $(DESTDIR)$(MANDIR)/man7
 	for p in $(PROGS); do install -m 644 completions/psm.bash $(DESTDIR)$(BASHCOMPDIR)/$$p; done
 	install -m 644 completions/_psm $(DESTDIR)$(ZSHCOMPDIR)/_psm
@@ -152,12 +168,12 @@ install-hardened: install
 uninstall:
 	for p in $(PROGS); do rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
 		$(DESTDIR)$(BASHCOMPDIR)/$$p; done
-	rm -f $(DESTDIR)$(MANDIR)/man5/psm-stream.5 $(DESTDIR)$(MANDIR)/man7/psm.7 \
+	rm -f $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%) $(DESTDIR)$(MANDIR)/man7/psm.7 \
 		$(DESTDIR)$(ZSHCOMPDIR)/_psm
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:
 	rm -f $(BINS) $(LIBOBJ) lib/libpsm.a $(LIBTESTS)
-	rm -rf build demo
+	rm -rf build demo gen
 
 .PHONY: all libtests deps lint-man check check-asan demo bench fuzz install install-hardened uninstall clean

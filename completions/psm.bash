@@ -1,6 +1,6 @@
 # bash completion for the psm commands                      -*- shell-script -*-
 # One file, installed under the name of each command (psm-record, psm-replay,
-# psm-keygen, psm-seal, psm-verify).
+# psm-keygen, psm-seal, psm-verify, psm-redact).
 # It uses bash-completion's helpers when they are loaded, plain compgen if not.
 
 # _psm_files [-d]: files (or directories only) matching the current word.
@@ -40,6 +40,28 @@ _psm_command()
 	else
 		_psm_files
 	fi
+}
+
+# _psm_redact_rules: the rule names of psm-redact, with the rules files
+# already on the line (-r), and "all". psm-redact --list-rules reads the
+# rules and exits; it reads no stream.
+_psm_redact_rules()
+{
+	local i args=()
+	for ((i = 1; i < cword; i++)); do
+		case ${words[i]} in
+		-r | --rules)
+			[[ ${words[i + 1]-} == = ]] && ((i++))
+			[[ -r ${words[i + 1]-} ]] && args+=(-r "${words[i + 1]}")
+			;;
+		--rules=*)
+			[[ -r ${words[i]#--rules=} ]] && args+=("${words[i]}")
+			;;
+		esac
+	done
+	local IFS=$'\n'
+	COMPREPLY=($(compgen -W "all
+$("${words[0]}" --list-rules "${args[@]}" 2>/dev/null | cut -f1)" -- "$cur"))
 }
 
 # _psm_options_or_files OPTS: an option when the word starts with '-', else a file.
@@ -156,6 +178,23 @@ _psm()
 		$split || _psm_options_or_files '-k --key -n --every -t --interval -a --append
 		    --no-sandbox -h --help -V --version'
 		;;
+	psm-redact)
+		case $prev in
+		-r | --rules | --report)
+			_psm_files
+			return
+			;;
+		--enable | --disable)
+			_psm_redact_rules
+			return
+			;;
+		--prompt | --hold-time)
+			return	# a regex; a duration: 500ms, 2s, 1m
+			;;
+		esac
+		$split || _psm_options_or_files '-r --rules --enable --disable --prompt --hold-time
+		    --report --list-rules -v --verbose --no-sandbox -h --help -V --version'
+		;;
 	psm-verify)
 		case $prev in
 		-p | --pubkey)
@@ -167,6 +206,6 @@ _psm()
 		;;
 	esac
 } &&
-	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify
+	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact
 
 # ex: filetype=sh

@@ -36,33 +36,25 @@ skip_ws(struct parser *ps)
 		ps->p++;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* A hex digit's value plus one; 0 for any other byte. */
+static const unsigned char hex_plus1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+	['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 /* Four hex digits at p (end permitting), or -1. */
 static long
 hex4(const char *p, const char *end)
 {
-	long v = 0;
+	const unsigned char *u = (const unsigned char *)p;
 
 	if (end - p < 4)
 		return -1;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-		if (h < 0)
-			return -1;
-		v = v << 4 | h;
-	}
-	return v;
+	unsigned a = hex_plus1[u[0]], b = hex_plus1[u[1]], c = hex_plus1[u[2]], d = hex_plus1[u[3]];
+	if (a == 0 || b == 0 || c == 0 || d == 0)
+		return -1;
+	return (long)((a - 1) << 12 | (b - 1) << 8 | (c - 1) << 4 | (d - 1));
 }
 
 /* After a backslash at p[-1]: check one escape and move past it. */
@@ -476,73 +468,89 @@ psm_field_i64(const struct psm_field *f, int64_t *out)
 	return 0;
 }
 
-static void
-add_utf8(struct psm_buf *out, unsigned long cp)
+/* The UTF-8 form of code point cp at o; returns the end. */
+static char *
+put_utf8(char *o, unsigned long cp)
 {
-	char u[4];
-	size_t n;
-
 	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
+		*o++ = (char)cp;
 	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | cp >> 6);
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
+		*o++ = (char)(0xc0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3f));
 	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | cp >> 12);
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
+		*o++ = (char)(0xe0 | cp >> 12);
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
 	} else {
-		u[0] = (char)(0xf0 | cp >> 18);
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
+		*o++ = (char)(0xf0 | cp >> 18);
+		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
 	}
-	psm_buf_add(out, u, n);
+	return o;
+}
+
+/* One escape after its backslash at p; the byte(s) go to *o. Returns the end of the escape. */
+static const char *
+decode_escape(const char *p, const char *end, char **o)
+{
+	switch (*p++) {
+	case 'b': *(*o)++ = '\b'; return p;
+	case 'f': *(*o)++ = '\f'; return p;
+	case 'n': *(*o)++ = '\n'; return p;
+	case 'r': *(*o)++ = '\r'; return p;
+	case 't': *(*o)++ = '\t'; return p;
+	case 'u': {
+		unsigned long cp = (unsigned long)hex4(p, end);
+		p += 4;
+		if (cp >= 0xd800 && cp <= 0xdbff) {
+			unsigned long lo = (unsigned long)hex4(p + 2, end);
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			p += 6;
+		}
+		*o = put_utf8(*o, cp);
+		return p;
+	}
+	default: *(*o)++ = p[-1]; return p;
+	}
 }
 
 /*
  * Append the bytes a string field stands for. The parser has checked the
- * escapes already, so this only decodes.
+ * escapes already, so this only decodes, eight bytes at a time between
+ * backslashes (terminal output has an escape every few dozen bytes). The
+ * bytes never outnumber the text, so room is made once.
  */
 int
 psm_field_str(const struct psm_field *f, struct psm_buf *out)
 {
-	const char *p, *end, *run;
+	const char *p, *end;
+	char *o;
 
 	if (f == NULL || f->type != PSM_J_STR)
 		return -1;
-	p = run = f->val;
+	p = f->val;
 	end = f->val + f->vallen;
-	psm_buf_reserve(out, f->vallen);
-	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-		psm_buf_add(out, run, (size_t)(p - run));
-		p++;
-		switch (*p++) {
-		case 'b': psm_buf_addc(out, '\b'); break;
-		case 'f': psm_buf_addc(out, '\f'); break;
-		case 'n': psm_buf_addc(out, '\n'); break;
-		case 'r': psm_buf_addc(out, '\r'); break;
-		case 't': psm_buf_addc(out, '\t'); break;
-		case 'u': {
-			unsigned long cp = (unsigned long)hex4(p, end);
-			p += 4;
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				unsigned long lo = (unsigned long)hex4(p + 2, end);
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				p += 6;
-			}
-			add_utf8(out, cp);
-			break;
+	psm_buf_reserve(out, f->vallen + 8);
+	o = out->data + out->len;
+	while (p < end) {
+		if (little_endian() && end - p >= 8) {
+			uint64_t w;
+			memcpy(&w, p, 8);
+			uint64_t m = psm_zero_bytes(w ^ (PSM_ONES * '\\'));
+			memcpy(o, p, 8);	/* the whole word: out has room */
+			size_t run = m ? (size_t)__builtin_ctzll(m) >> 3 : 8;
+			o += run;
+			p += run;
+			if (run == 8)
+				continue;
 		}
-		default: psm_buf_addc(out, p[-1]); break;
-		}
-		run = p;
+		if (*p == '\\')
+			p = decode_escape(p + 1, end, &o);
+		else
+			*o++ = *p++;
 	}
-	psm_buf_add(out, run, (size_t)(end - run));
+	out->len = (size_t)(o - out->data);
 	return 0;
 }
 

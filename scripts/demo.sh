@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo: record a scripted session (no terminal needed), list it, play
-# it back, and say where the recording is.
+# it back, mask the secret it printed, seal and verify it, and say where
+# the recording is.
 set -eu
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ rm -f "$out"
 
 echo "== recording a scripted session into $out"
 printf '%s\n' 'echo "hello from a recorded session"' 'id -un' 'printf "caf\303\251 \342\234\223\n"' \
-	'ls /etc | head -n 3' 'exit 0' |
+	'ls /etc | head -n 3' 'echo "deploy with AWS_ACCESS_KEY_ID=AKIA2E7QXKFJ5MZL3WRT"' 'exit 0' |
 	TERM=xterm "$bin/psm-record" -o "$out" -- bash --noprofile --norc >/dev/null
 echo
 echo "== psm-replay --list $out"
@@ -22,11 +23,18 @@ echo
 echo "== the first events of the stream"
 head -n 3 "$out"
 echo
+clean=demo/session.redacted.jsonl
+echo "== psm-redact -v $out > $clean"
+"$bin/psm-redact" -v "$out" > "$clean"
+echo "== the access key it printed, before and after"
+"$bin/psm-replay" --raw "$out" | grep -a 'deploy with' | tail -n 1
+"$bin/psm-replay" --raw "$clean" | grep -a 'deploy with' | tail -n 1
+echo
 key=demo/demo-key
 sealed=demo/session.sealed.jsonl
 [ -e "$key.key" ] || "$bin/psm-keygen" -o "$key" --id demo --no-passphrase
-echo "== psm-seal -k $key.key $out > $sealed"
-"$bin/psm-seal" -k "$key.key" "$out" > "$sealed"
+echo "== psm-seal -k $key.key $clean > $sealed"
+"$bin/psm-seal" -k "$key.key" "$clean" > "$sealed"
 echo "== psm-verify -p $key.pub $sealed"
 "$bin/psm-verify" -p "$key.pub" "$sealed"
 echo
@@ -34,4 +42,4 @@ echo "== the same stream with one byte changed"
 sed '3s/hello/jello/' "$sealed" > demo/tampered.jsonl
 "$bin/psm-verify" -p "$key.pub" demo/tampered.jsonl || echo "(psm-verify exit status $?)"
 echo
-echo "The recording is in $(pwd)/$out, sealed in $(pwd)/$sealed"
+echo "The recording is in $(pwd)/$out, masked in $(pwd)/$clean, sealed in $(pwd)/$sealed"

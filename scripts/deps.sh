@@ -5,7 +5,7 @@
 # usage: scripts/deps.sh [build] [test] [fuzz] [bench]
 set -eu
 
-pkgs_build="gcc make pkg-config uuid-dev libssl-dev libsodium-dev libseccomp-dev"
+pkgs_build="gcc make pkg-config uuid-dev libssl-dev libsodium-dev libseccomp-dev libvectorscan-dev libpcre2-dev"
 pkgs_test="bats bats-support bats-assert mandoc tmux bsdutils procps valgrind jq openssl openssh-client openssh-server zsh bash-completion sudo strace gdb util-linux mount postgresql"
 pkgs_fuzz="clang libclang-rt-14-dev"
 pkgs_bench="tlog time bsdutils"

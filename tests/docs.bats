@@ -17,6 +17,9 @@
 #                           the system, or is not a command (sshd_config)
 #   .\" test: stream        the block is a psm stream, not commands:
 #                           psm-replay --list and --raw must read it
+#   .\" test: file NAME     the block is the content of a file (a rules file):
+#                           it is written to NAME in the directory, for the
+#                           blocks after it
 load helpers
 
 ROOT=$BATS_TEST_DIRNAME/..
@@ -150,7 +153,8 @@ options_documented() {
 }
 
 # extract_examples PAGE DIR: DIR/N.txt for the Nth literal block of
-# EXAMPLES, undone escapes and all, and DIR/N.kind: run, skip or stream.
+# EXAMPLES, undone escapes and all, and DIR/N.kind: run, skip, stream or
+# "file NAME".
 extract_examples() {
 	mkdir -p "$2"
 	awk -v dir="$2" '
@@ -159,7 +163,11 @@ extract_examples() {
 		/^\.\\" test: / {
 			mark = $3
 			if (mark == "skip" && NF < 4) { print "a skip marker without a reason" > "/dev/stderr"; exit 1 }
-			if (mark != "skip" && mark != "stream") { print "unknown marker: " $0 > "/dev/stderr"; exit 1 }
+			if (mark == "file" && (NF != 4 || $4 !~ /^[A-Za-z0-9][A-Za-z0-9._-]*$/)) {
+				print "a file marker needs one plain file name: " $0 > "/dev/stderr"; exit 1
+			}
+			if (mark == "file") mark = "file " $4
+			if (mark != "skip" && mark != "stream" && mark !~ /^file /) { print "unknown marker: " $0 > "/dev/stderr"; exit 1 }
 			next
 		}
 		/^\.Bd -literal/ {
@@ -218,6 +226,9 @@ examples_run() {
 				fail "$page: example $n is not shown as written: $line"
 		done < "$txt"
 		case $(cat "$kind") in
+		file\ *)
+			cp "$txt" "$(sed 's/^file //' "$kind")"
+			;;
 		run)
 			run env HOME="$BATS_TEST_TMPDIR/home" XDG_STATE_HOME="$BATS_TEST_TMPDIR/home/state" \
 				timeout 60 bash -e -o pipefail "$txt" </dev/null
@@ -309,7 +320,7 @@ examples_run() {
 
 @test "completions/_psm: every option of --help is described, for each command" {
 	local cmd fn o opts specs
-	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact; do
 		fn=_${cmd//-/_}
 		specs=$(zsh_specs "$fn")
 		[ -n "$specs" ] || fail "completions/_psm has no $fn"
@@ -320,7 +331,7 @@ examples_run() {
 		done
 	done
 	run head -n 1 "$ROOT/completions/_psm"
-	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify'
+	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact'
 }
 
 @test "completions/_psm: zsh -n finds no syntax error" {
@@ -384,4 +395,52 @@ examples_run() {
 
 @test "psm-verify.1: the EXAMPLES run" {
 	examples_run psm-verify.1
+}
+
+@test "psm-redact.1 psm-redact.5: mandoc -Tlint has no warning" {
+	lint_ok psm-redact.1
+	lint_ok psm-redact.5
+}
+
+@test "psm-redact.1: every option of --help is documented in OPTIONS" {
+	options_documented psm-redact psm-redact.1
+}
+
+@test "completions/psm.bash: every option of psm-redact --help is offered" {
+	local opts
+	opts=$(help_options psm-redact)
+	completes_to psm-redact - '=>' $opts
+}
+
+@test "completions/psm.bash: psm-redact offers rule names after --enable and --disable, those of -r files too" {
+	printf 'rule acme-token\npattern acme_([0-9]{8})\n' > site.rules
+	completes_to psm-redact --enable em '=>' email
+	completes_to psm-redact --disable '' '=>' all prompt-answer email
+	completes_to psm-redact --enable = em '=>' email
+	completes_to psm-redact -r site.rules --enable ac '=>' acme-token
+	completes_to psm-redact --rules = site.rules --disable ac '=>' acme-token
+}
+
+@test "completions/psm.bash: psm-redact offers files after -r, --report and as operands, nothing after --hold-time" {
+	touch site.rules rec.jsonl
+	completes_to psm-redact -r si '=>' site.rules
+	completes_to psm-redact --report = re '=>' rec.jsonl
+	completes_to psm-redact re '=>' rec.jsonl
+	completes_to psm-redact --hold '=>' --hold-time
+	local mode
+	for mode in $(completion_modes); do
+		[ "$mode" = plain ] && mode=
+		run what_completes $mode psm-redact --hold-time ''
+		assert_output ''
+		run what_completes $mode psm-redact --prompt ''
+		assert_output ''
+	done
+}
+
+@test "psm-redact.1: the EXAMPLES run" {
+	examples_run psm-redact.1
+}
+
+@test "psm-redact.5: the EXAMPLES run, and its rules files are read" {
+	examples_run psm-redact.5
 }

@@ -101,3 +101,22 @@ vg() {
 	run -3 vg "$PSM_BIN/psm-seal" --no-sandbox -k k.key junk.jsonl
 	refute_output --regexp '==[0-9]+=='	# valgrind's own lines (base64 ends in == too)
 }
+
+@test "valgrind: psm-redact masking, holding, prompts, a report, a bad line and a bad rules file leak nothing" {
+	openssl genpkey -algorithm ed25519 -out key.pem 2>/dev/null
+	psm-record -q -o s.jsonl -- sh -c 'echo AKIA2E7QXKFJ5MZL3WRT; cat key.pem; printf "Password: "; read pw; echo' \
+		<<<'hunter2' >/dev/null
+	run -0 --separate-stderr vg "$PSM_BIN/psm-redact" --no-sandbox --enable email -v --report r.jsonl s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	assert_output --partial '[redacted:aws-access-key-id]'
+	assert_output --partial '[redacted:pem-private-key]'
+	# from a pipe, and a bad line after good ones (valgrind cannot run the sandbox)
+	run -3 --separate-stderr sh -c "{ cat s.jsonl | head -n 3; echo '{'; } |
+		valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+		'$PSM_BIN/psm-redact' --no-sandbox --hold-time 0"
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	printf 'rule x\n\tpattern (a\n' > bad.rules
+	run -3 --separate-stderr vg "$PSM_BIN/psm-redact" --no-sandbox -r bad.rules s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+}
