@@ -84,7 +84,17 @@ $(O)/gen/redact_rules.h: share/psm/redact.rules
 	{ echo 'static const char builtin_rules[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
 
-$(O)/bin/psm-redact: $(O)/gen/redact_rules.h
+# ... and compiled: the database of the rules on by default (scripts/redact-db.c).
+$(O)/gen/redact-db: scripts/redact-db.c $(O)/gen/redact_rules.h $(O)/lib/libpsm.a $(HEADERS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(HS_LIBS) $(PCRE2_LIBS) -lm
+
+$(O)/gen/redact_db.h: $(O)/gen/redact-db
+	$(O)/gen/redact-db > $@.bin
+	{ echo 'static const char builtin_db[] = {'; \
+	  od -An -v -tx1 $@.bin | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '};'; } > $@.tmp && mv $@.tmp $@
+	rm -f $@.bin
+
+$(O)/bin/psm-redact: $(O)/gen/redact_rules.h $(O)/gen/redact_db.h
 
 # The fuzz harness as a plain program that replays the corpus (make check).
 $(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS)

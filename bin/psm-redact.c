@@ -24,6 +24,7 @@
 #include "psm_redact.h"
 #include "psm_sandbox.h"
 #include "redact_rules.h"	/* builtin_rules[]: share/psm/redact.rules, made by make */
+#include "redact_db.h"		/* builtin_db[]: those of them on by default, compiled */
 
 #define OUT_FLUSH_AT (256 * 1024)
 #define QUEUE_MAX (2 * 1024 * 1024)	/* a session's waiting lines, in bytes, at most */
@@ -844,7 +845,8 @@ main(int argc, char **argv)
 	load_rules(&rd, &opt);
 	if (opt.list)
 		list_rules(&rd.rules);
-	if (psm_redact_compile(&rd.rules, &e) < 0)
+	int loaded = psm_redact_load(&rd.rules, builtin_db, sizeof builtin_db, &e);
+	if (loaded < 0 || (loaded == 0 && psm_redact_compile(&rd.rules, &e) < 0))
 		xpsm_die(&e);
 	fds = xmalloc(sizeof *fds * (size_t)(opt.nfiles ? opt.nfiles : 1));
 	for (int i = 0; i < opt.nfiles; i++) {

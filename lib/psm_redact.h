@@ -18,6 +18,7 @@
 #define PSM_REDACT_WIDTH_MAX 8192	/* the longest match a rule may have */
 #define PSM_REDACT_BLOCK_MAX 65536	/* a block rule's default "max" */
 #define PSM_REDACT_NAME_MAX 40
+#define PSM_REDACT_PATTERNS 8		/* patterns a rule may have */
 #define PSM_REDACT_LINE_MAX 1024	/* bytes masked after a prompt, at most */
 #define PSM_REDACT_BATCH 16384		/* bytes added before Vectorscan is called */
 #define PSM_REDACT_PROMPT_RULE "prompt-answer"
@@ -33,7 +34,9 @@ enum psm_redact_check {
 struct psm_redact_rule {
 	char name[PSM_REDACT_NAME_MAX + 1];
 	char *description;
-	char *pattern, *end;		/* end: a block rule's end */
+	char *pattern[PSM_REDACT_PATTERNS];	/* alternatives, each its own expression */
+	size_t npat;
+	char *end;			/* a block rule's end */
 	char *file;			/* where it was defined, for messages */
 	uint64_t line;
 	bool nocase, on, prompt;	/* prompt: the built-in prompt-answer rule */
@@ -41,8 +44,9 @@ struct psm_redact_rule {
 	double entropy;			/* bits per byte, at least; 0: no floor */
 	char **stop;			/* words that make a match a placeholder */
 	size_t nstop, min, max;
-	void *re;			/* pcre2_code: the pattern, to end where a match ends */
-	size_t width;			/* the pattern's longest match */
+	void *re[PSM_REDACT_PATTERNS];	/* pcre2_code: each pattern, to end where a match ends */
+	size_t pwidth[PSM_REDACT_PATTERNS];	/* each pattern's longest match */
+	size_t width;			/* the longest of them */
 	size_t endmin;			/* a block's end: its shortest match */
 };
 
@@ -61,6 +65,9 @@ int psm_redact_parse(struct psm_redact_rules *rs, const char *text, size_t len,
 int psm_redact_set(struct psm_redact_rules *rs, const char *name, bool on,
     struct psm_error *e);
 int psm_redact_compile(struct psm_redact_rules *rs, struct psm_error *e);
+int psm_redact_save(const struct psm_redact_rules *rs, struct psm_buf *out, struct psm_error *e);
+int psm_redact_load(struct psm_redact_rules *rs, const void *saved, size_t len,
+    struct psm_error *e);
 const struct psm_redact_rule *psm_redact_prompt_rule(const struct psm_redact_rules *rs);
 void psm_redact_rules_free(struct psm_redact_rules *rs);
 
@@ -104,7 +111,9 @@ struct psm_redact_chan {
 	int esc;			/* where in an escape sequence */
 	struct psm_redact_hit *hits;	/* by from; those that end before taken are gone */
 	size_t nhits, hitcap;
-	struct psm_redact_candidate *cand;	/* per rule */
+	struct psm_redact_candidate *cand;	/* per expression */
+	unsigned *active;		/* the expressions with a candidate */
+	size_t nactive;
 	struct psm_redact_open open;
 	bool closed;
 };

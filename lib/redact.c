@@ -32,20 +32,36 @@
 /* Bytes a candidate's span may move back (UTF-8) or look behind (PCRE2's \b). */
 #define LOOKBEHIND 16
 
+/*
+ * Vectorscan's id of an expression: the rule's index times
+ * EXPRS_PER_RULE, plus the pattern's (END_EXPR: a block's end). A
+ * channel's candidates are indexed by it too.
+ */
+#define EXPRS_PER_RULE (PSM_REDACT_PATTERNS + 1)
+#define END_EXPR PSM_REDACT_PATTERNS
+
+static unsigned
+expr_id(size_t rule, size_t k)
+{
+	return (unsigned)(rule * EXPRS_PER_RULE + k);
+}
+
 /* Rules. */
 
 static void
 rule_clear(struct psm_redact_rule *r)
 {
 	free(r->description);
-	free(r->pattern);
+	for (size_t k = 0; k < r->npat; k++) {
+		free(r->pattern[k]);
+		if (r->re[k] != NULL)
+			pcre2_code_free(r->re[k]);
+	}
 	free(r->end);
 	free(r->file);
 	for (size_t i = 0; i < r->nstop; i++)
 		free(r->stop[i]);
 	free(r->stop);
-	if (r->re != NULL)
-		pcre2_code_free(r->re);
 	memset(r, 0, sizeof *r);
 }
 
@@ -162,12 +178,12 @@ check_expression(const struct psm_redact_rule *r, const char *re, size_t *width,
  * pattern compiled to end there finds where it begins and its group.
  */
 static int
-compile_span(struct psm_redact_rule *r, struct psm_error *e)
+compile_span(struct psm_redact_rule *r, size_t k, struct psm_error *e)
 {
 	int code;
 	PCRE2_SIZE at;
 	uint32_t opts = PCRE2_ENDANCHORED | (r->nocase ? PCRE2_CASELESS : 0);
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, opts,
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)r->pattern[k], PCRE2_ZERO_TERMINATED, opts,
 	    &code, &at, NULL);
 
 	if (re == NULL) {
@@ -177,7 +193,7 @@ compile_span(struct psm_redact_rule *r, struct psm_error *e)
 		    (size_t)at);
 	}
 	pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);	/* else the interpreter */
-	r->re = re;
+	r->re[k] = re;
 	return 0;
 }
 
@@ -187,12 +203,18 @@ finish_rule(struct psm_redact_rule *r, struct psm_error *e)
 {
 	size_t endwidth, minwidth;
 
-	if (r->pattern == NULL)
+	if (r->npat == 0)
 		return psm_fail(e, PSM_E_DATA, "rule %s: no pattern", r->name);
-	if (check_expression(r, r->pattern, &r->width, &minwidth, e) < 0 ||
-	    (r->end != NULL && check_expression(r, r->end, &endwidth, &r->endmin, e) < 0))
+	if (r->end != NULL && check_expression(r, r->end, &endwidth, &r->endmin, e) < 0)
 		return -1;
-	return compile_span(r, e);
+	for (size_t k = 0; k < r->npat; k++) {
+		if (check_expression(r, r->pattern[k], &r->pwidth[k], &minwidth, e) < 0 ||
+		    compile_span(r, k, e) < 0)
+			return -1;
+		if (r->pwidth[k] > r->width)
+			r->width = r->pwidth[k];
+	}
+	return 0;
 }
 
 /* One directive of a rule; arg may be rewritten. */
@@ -206,10 +228,12 @@ directive(struct psm_redact_rule *r, const char *key, char *arg, uint64_t lineno
 		free(r->description);
 		r->description = xstrdup(arg);
 	} else if (strcmp(key, "pattern") == 0 && !none) {
-		if (r->pattern != NULL)
-			return psm_fail(e, PSM_E_DATA, "rule %s: a second pattern", r->name);
-		r->pattern = xstrdup(arg);
-		r->line = lineno;
+		if (r->npat == PSM_REDACT_PATTERNS)
+			return psm_fail(e, PSM_E_DATA, "rule %s: more than %d patterns", r->name,
+			    PSM_REDACT_PATTERNS);
+		r->pattern[r->npat++] = xstrdup(arg);
+		if (r->line == 0)
+			r->line = lineno;
 	} else if (strcmp(key, "end") == 0 && !none) {
 		free(r->end);
 		r->end = xstrdup(arg);
@@ -348,8 +372,9 @@ psm_redact_prompt_rule(const struct psm_redact_rules *rs)
 int
 psm_redact_compile(struct psm_redact_rules *rs, struct psm_error *e)
 {
-	const char **exprs = xmalloc(2 * rs->n * sizeof *exprs);
-	unsigned *flags = xmalloc(2 * rs->n * sizeof *flags), *ids = xmalloc(2 * rs->n * sizeof *ids);
+	size_t most = rs->n * EXPRS_PER_RULE;
+	const char **exprs = xmalloc(most * sizeof *exprs);
+	unsigned *flags = xmalloc(most * sizeof *flags), *ids = xmalloc(most * sizeof *ids);
 	unsigned n = 0;
 	hs_compile_error_t *err = NULL;
 	hs_database_t *db = NULL;
@@ -361,16 +386,17 @@ psm_redact_compile(struct psm_redact_rules *rs, struct psm_error *e)
 		unsigned f = r->nocase ? HS_FLAG_CASELESS : 0;
 		if (!r->on || r->prompt)
 			continue;
-		exprs[n] = r->pattern, flags[n] = f, ids[n++] = (unsigned)(2 * i);
+		for (size_t k = 0; k < r->npat; k++)
+			exprs[n] = r->pattern[k], flags[n] = f, ids[n++] = expr_id(i, k);
 		if (r->end != NULL)
-			exprs[n] = r->end, flags[n] = f, ids[n++] = (unsigned)(2 * i + 1);
+			exprs[n] = r->end, flags[n] = f, ids[n++] = expr_id(i, END_EXPR);
 		if (r->width > rs->width)
 			rs->width = r->width;
 	}
 	if (n > 0 && hs_compile_multi(exprs, flags, ids, n, HS_MODE_STREAM,
 	    NULL, &db, &err) != HS_SUCCESS) {
 		const struct psm_redact_rule *r = err->expression >= 0 ?
-		    &rs->r[ids[err->expression] / 2] : NULL;
+		    &rs->r[ids[err->expression] / EXPRS_PER_RULE] : NULL;
 		if (r != NULL)
 			rc = psm_fail(e, PSM_E_DATA, "%s:%" PRIu64 ": rule %s: %s", r->file, r->line,
 			    r->name, err->message);
@@ -388,6 +414,93 @@ psm_redact_compile(struct psm_redact_rules *rs, struct psm_error *e)
 	free(flags);
 	free(ids);
 	return rc;
+}
+
+/*
+ * What the database of the rules that are on is made of, as one string:
+ * a saved database is used only for exactly these rules, in this order.
+ */
+static void
+fingerprint(const struct psm_redact_rules *rs, struct psm_buf *b)
+{
+	char num[24];
+
+	psm_buf_adds(b, hs_version());
+	psm_buf_addc(b, '\n');
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct psm_redact_rule *r = &rs->r[i];
+		if (!r->on || r->prompt)
+			continue;
+		snprintf(num, sizeof num, "%zu %c ", i, r->nocase ? 'i' : '-');
+		psm_buf_adds(b, num);
+		for (size_t k = 0; k < r->npat; k++)
+			psm_buf_add(b, r->pattern[k], strlen(r->pattern[k]) + 1);
+		psm_buf_add(b, r->end ? r->end : "", strlen(r->end ? r->end : "") + 1);
+	}
+}
+
+/*
+ * The compiled database with its fingerprint, to be built in: compiling
+ * the built-in rules costs more time and memory than scanning 100 MB.
+ * Format: the fingerprint's length (8 hex digits), the fingerprint, the
+ * database as hs_serialize_database() writes it.
+ */
+int
+psm_redact_save(const struct psm_redact_rules *rs, struct psm_buf *out, struct psm_error *e)
+{
+	struct psm_buf fp = { 0 };
+	char *bytes = NULL, len[9];
+	size_t n = 0;
+
+	if (rs->db == NULL || hs_serialize_database(rs->db, &bytes, &n) != HS_SUCCESS)
+		return psm_fail(e, PSM_E_OS, "the rules: cannot save the database");
+	fingerprint(rs, &fp);
+	snprintf(len, sizeof len, "%08zx", fp.len);
+	psm_buf_add(out, len, 8);
+	psm_buf_add(out, fp.data, fp.len);
+	psm_buf_add(out, bytes, n);
+	psm_buf_free(&fp);
+	free(bytes);
+	return 0;
+}
+
+/*
+ * Use a saved database if it was made of the rules now on and for this
+ * machine: 1 if it was taken, 0 if not (then psm_redact_compile()).
+ */
+int
+psm_redact_load(struct psm_redact_rules *rs, const void *saved, size_t len, struct psm_error *e)
+{
+	const char *p = saved;
+	struct psm_buf fp = { 0 };
+	unsigned long fplen;
+	char hex[9], *end;
+	hs_database_t *db = NULL;
+	int taken = 0;
+
+	if (len < 8)
+		return 0;
+	memcpy(hex, p, 8);
+	hex[8] = '\0';
+	fplen = strtoul(hex, &end, 16);
+	if (*end != '\0' || fplen > len - 8)
+		return 0;
+	fingerprint(rs, &fp);
+	if (fp.len == fplen && memcmp(fp.data, p + 8, fplen) == 0 &&
+	    hs_deserialize_database(p + 8 + fplen, len - 8 - fplen, &db) == HS_SUCCESS) {
+		rs->width = 0;
+		for (size_t i = 0; i < rs->n; i++)
+			if (rs->r[i].on && !rs->r[i].prompt && rs->r[i].width > rs->width)
+				rs->width = rs->r[i].width;
+		rs->db = db;
+		if (hs_alloc_scratch(db, (hs_scratch_t **)&rs->scratch) != HS_SUCCESS ||
+		    (rs->match = pcre2_match_data_create(64, NULL)) == NULL)
+			taken = psm_fail(e, PSM_E_OS, "the rules: no memory for the scanner");
+		else
+			taken = 1;
+	}
+	psm_buf_free(&fp);
+	return taken;
 }
 
 void
@@ -662,10 +775,10 @@ keep_from(const struct psm_redact_chan *c)
 	uint64_t hold = c->rules->width + 2 * LOOKBEHIND;
 	uint64_t keep = c->scanned > hold ? c->scanned - hold : 0;
 
-	for (size_t i = 0; i < c->rules->n; i++) {
-		const struct psm_redact_candidate *k = &c->cand[i];
+	for (size_t a = 0; a < c->nactive; a++) {
+		const struct psm_redact_candidate *k = &c->cand[c->active[a]];
 		uint64_t need = k->to > hold ? k->to - hold : 0;
-		if (k->on && need < keep)
+		if (need < keep)
 			keep = need;
 	}
 	return keep < c->vbase ? c->vbase : keep;
@@ -758,16 +871,16 @@ add_hit(struct psm_redact_chan *c, unsigned rule, uint64_t from, uint64_t to)
  * but the bytes the rule could have matched, to be safe.
  */
 static int
-match_span(const struct psm_redact_chan *c, const struct psm_redact_rule *r, uint64_t to,
-    uint64_t *from, uint64_t *end)
+match_span(const struct psm_redact_chan *c, const struct psm_redact_rule *r, size_t k,
+    uint64_t to, uint64_t *from, uint64_t *end)
 {
 	pcre2_match_data *m = c->rules->match;
-	uint64_t start = to > r->width ? to - r->width : 0;
+	uint64_t start = to > r->pwidth[k] ? to - r->pwidth[k] : 0;
 
 	if (start < c->vbase)
 		start = c->vbase;
 	*end = to;
-	int rc = pcre2_match(r->re, c->view, (size_t)(to - c->vbase), (size_t)(start - c->vbase),
+	int rc = pcre2_match(r->re[k], c->view, (size_t)(to - c->vbase), (size_t)(start - c->vbase),
 	    0, m, NULL);
 	if (rc < 1) {
 		*from = start;
@@ -800,18 +913,21 @@ widen(const struct psm_redact_chan *c, uint64_t *from, uint64_t *to)
 	*to = t;
 }
 
-/* The candidate of rule i can grow no more: test it, and mask it if it passes. */
+/* Candidate id (an expression) can grow no more: test it, and mask it if it passes. */
 static void
-finalize(struct psm_redact_chan *c, size_t i)
+finalize(struct psm_redact_chan *c, size_t a)
 {
-	struct psm_redact_candidate *k = &c->cand[i];
+	unsigned id = c->active[a];
+	struct psm_redact_candidate *k = &c->cand[id];
+	size_t i = id / EXPRS_PER_RULE;
 	const struct psm_redact_rule *r = &c->rules->r[i];
 	uint64_t from, to;
 
 	k->on = false;
+	c->active[a] = c->active[--c->nactive];
 	if (k->to > c->scanned || k->to <= c->vbase)
 		return;
-	if (match_span(c, r, k->to, &from, &to) == 0 &&
+	if (match_span(c, r, id % EXPRS_PER_RULE, k->to, &from, &to) == 0 &&
 	    !accepted(r, view_at(c, from), (size_t)(to - from)))
 		return;
 	widen(c, &from, &to);
@@ -819,12 +935,24 @@ finalize(struct psm_redact_chan *c, size_t i)
 		add_hit(c, (unsigned)i, from, to);
 }
 
+/* Those that may begin before off (all: UINT64_MAX), or (ripe) whose next byte has come. */
 static void
 finalize_before(struct psm_redact_chan *c, uint64_t off)
 {
-	for (size_t i = 0; i < c->rules->n; i++)
-		if (c->cand[i].on && (off == UINT64_MAX || c->cand[i].to < off + c->rules->r[i].width))
-			finalize(c, i);
+	for (size_t a = c->nactive; a-- > 0;) {
+		const struct psm_redact_candidate *k = &c->cand[c->active[a]];
+		const struct psm_redact_rule *r = &c->rules->r[c->active[a] / EXPRS_PER_RULE];
+		if (off == UINT64_MAX || k->to < off + r->pwidth[c->active[a] % EXPRS_PER_RULE])
+			finalize(c, a);
+	}
+}
+
+static void
+finalize_ripe(struct psm_redact_chan *c)
+{
+	for (size_t a = c->nactive; a-- > 0;)
+		if (c->scanned >= c->cand[c->active[a]].to + 3)
+			finalize(c, a);
 }
 
 static void
@@ -870,7 +998,7 @@ close_region(struct psm_redact_chan *c, uint64_t to)
  * ends the answer, and the block goes on to its own end.
  */
 static void
-block_begins(struct psm_redact_chan *c, size_t i, uint64_t to)
+block_begins(struct psm_redact_chan *c, size_t i, size_t pat, uint64_t to)
 {
 	const struct psm_redact_rule *r = &c->rules->r[i];
 	uint64_t s, t;
@@ -881,7 +1009,7 @@ block_begins(struct psm_redact_chan *c, size_t i, uint64_t to)
 		return;
 	if (c->open.on)
 		close_region(c, to);
-	match_span(c, r, to, &s, &t);
+	match_span(c, r, pat, to, &s, &t);
 	open_region(c, (unsigned)i, s, s + r->max, false);
 	c->open.body = to;
 	extend_region(c, to);
@@ -891,15 +1019,15 @@ static int
 on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags, void *ctx)
 {
 	struct psm_redact_chan *c = ctx;
-	size_t i = id / 2;
+	size_t i = id / EXPRS_PER_RULE, pat = id % EXPRS_PER_RULE;
 	const struct psm_redact_rule *r = &c->rules->r[i];
-	struct psm_redact_candidate *k = &c->cand[i];
+	struct psm_redact_candidate *k = &c->cand[id];
 
 	(void)flags;
 	(void)from;			/* no start of match: PCRE2 finds it */
 	if (r->end != NULL) {		/* a block: begins, or ends the one open */
-		if (id % 2 == 0)
-			block_begins(c, i, to);
+		if (pat != END_EXPR)
+			block_begins(c, i, pat, to);
 		else if (c->open.on && !c->open.line && c->open.rule == i &&
 		    to >= c->open.body + r->endmin)
 			close_region(c, to);
@@ -910,8 +1038,13 @@ on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned f
 		return 0;
 	}
 	if (k->on)
-		finalize(c, i);
+		for (size_t a = 0; a < c->nactive; a++)
+			if (c->active[a] == id) {
+				finalize(c, a);
+				break;
+			}
 	*k = (struct psm_redact_candidate){ .on = true, .to = to };
+	c->active[c->nactive++] = id;
 	return 0;
 }
 
@@ -923,13 +1056,24 @@ psm_redact_chan_init(struct psm_redact_chan *c, const struct psm_redact_rules *r
 	c->rules = rs;
 	c->fired = fired;
 	c->open.hit = SIZE_MAX;
-	c->cand = xmalloc(rs->n * sizeof *c->cand);
-	memset(c->cand, 0, rs->n * sizeof *c->cand);
+	c->cand = xmalloc(rs->n * EXPRS_PER_RULE * sizeof *c->cand);
+	memset(c->cand, 0, rs->n * EXPRS_PER_RULE * sizeof *c->cand);
+	c->active = xmalloc(rs->n * EXPRS_PER_RULE * sizeof *c->active);
 	if (rs->db != NULL && hs_open_stream(rs->db, 0, (hs_stream_t **)&c->hs) != HS_SUCCESS) {
 		free(c->cand);
+		free(c->active);
 		c->cand = NULL;
+		c->active = NULL;
 		return psm_fail(e, PSM_E_OS, "no memory for a scanner's stream");
 	}
+	/*
+	 * The stream begins after a non-word byte that is never taken out,
+	 * so that a rule that wants one before its secret ([^A-Za-z0-9]eyJ)
+	 * finds a secret at the first byte too.
+	 */
+	view_room(c, 1);
+	c->view[0] = ESC;
+	c->added = c->taken = 1;
 	return 0;
 }
 
@@ -1010,9 +1154,7 @@ psm_redact_settled(struct psm_redact_chan *c)
 	 * late), and the view holds the 3 bytes after the match that widen()
 	 * may need to finish a UTF-8 character.
 	 */
-	for (size_t i = 0; i < c->rules->n; i++)
-		if (c->cand[i].on && c->scanned >= c->cand[i].to + 3)
-			finalize(c, i);
+	finalize_ripe(c);
 	return c->scanned > hold ? c->scanned - hold : 0;
 }
 
@@ -1122,6 +1264,7 @@ psm_redact_chan_free(struct psm_redact_chan *c)
 	free(c->view);
 	free(c->hits);
 	free(c->cand);
+	free(c->active);
 	memset(c, 0, sizeof *c);
 }
 
