@@ -97,7 +97,7 @@ $(O)/gen/redact_db.h: $(O)/gen/redact-db
 $(O)/bin/psm-redact: $(O)/gen/redact_rules.h $(O)/gen/redact_db.h
 
 # The fuzz harness as a plain program that replays the corpus (make check).
-$(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS)
+$(O)/tests/fuzz/replay: tests/fuzz/fuzz-reader.c $(O)/lib/libpsm.a $(HEADERS) $(O)/gen/redact_rules.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DSTANDALONE $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(ALL_DEP_LIBS)
 
@@ -108,6 +108,9 @@ LIBTESTS = $(patsubst %.c,$(O)/%,$(wildcard tests/lib/test-*.c))
 $(O)/tests/lib/test-%: tests/lib/test-%.c tests/lib/check.h $(O)/lib/libpsm.a $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(O)/lib/libpsm.a $(ALL_DEP_LIBS)
+
+# test-redact includes the built-in rules.
+$(O)/tests/lib/test-redact: $(O)/gen/redact_rules.h
 
 libtests: $(LIBTESTS)
 
@@ -141,8 +144,9 @@ bench: all
 
 fuzz: deps
 	@scripts/deps.sh fuzz
-	$(MAKE) O=build/fuzz CC=clang SAN="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" build/fuzz/lib/libpsm.a
-	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined \
+	$(MAKE) O=build/fuzz CC=clang SAN="-fsanitize=fuzzer-no-link,address,undefined" CFLAGS="-O1 -g" \
+		build/fuzz/lib/libpsm.a build/fuzz/gen/redact_rules.h
+	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/fuzz/gen -O1 -g -fsanitize=fuzzer,address,undefined \
 		-o build/fuzz/fuzz-reader tests/fuzz/fuzz-reader.c build/fuzz/lib/libpsm.a $(ALL_DEP_LIBS)
 	mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz-reader -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 \

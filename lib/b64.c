@@ -107,6 +107,8 @@ psm_b64_decode(struct psm_buf *out, const char *in, size_t n)
 {
 	size_t got;
 
+	if (n < 4)	/* "" or malformed; out may have no memory yet, to point past */
+		return n == 0 ? 0 : -1;
 	psm_buf_reserve(out, n / 4 * 3);
 	if (psm_b64_decode_to((unsigned char *)out->data + out->len, n / 4 * 3,
 	    in, n, &got) < 0)

@@ -25,7 +25,8 @@
 
 enum psm_redact_check {
 	PSM_CHECK_NONE,
-	PSM_CHECK_LUHN,			/* payment card numbers */
+	PSM_CHECK_LUHN,			/* the Luhn check digit */
+	PSM_CHECK_CARD,			/* a card issuer's prefix and length, and Luhn */
 	PSM_CHECK_IBAN,			/* ISO 13616, mod 97 */
 	PSM_CHECK_GITHUB,		/* the CRC32 at the end of GitHub's tokens */
 	PSM_CHECK_JWT,			/* three base64url parts, a JSON header with "alg" */

@@ -31,6 +31,8 @@
 #define ESC 0x1b
 /* Bytes a candidate's span may move back (UTF-8) or look behind (PCRE2's \b). */
 #define LOOKBEHIND 16
+/* Later beginnings tried when the leftmost match fails its tests. */
+#define RETRIES 8
 
 /*
  * Vectorscan's id of an expression: the rule's index times
@@ -111,7 +113,7 @@ parse_check(const char *s, enum psm_redact_check *c)
 {
 	static const struct { const char *name; enum psm_redact_check c; } checks[] = {
 		{ "luhn", PSM_CHECK_LUHN }, { "iban", PSM_CHECK_IBAN },
-		{ "github", PSM_CHECK_GITHUB }, { "jwt", PSM_CHECK_JWT },
+		{ "github", PSM_CHECK_GITHUB }, { "jwt", PSM_CHECK_JWT }, { "card", PSM_CHECK_CARD },
 	};
 
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
@@ -245,7 +247,8 @@ directive(struct psm_redact_rule *r, const char *key, char *arg, uint64_t lineno
 		r->on = strcmp(arg, "on") == 0;
 	} else if (strcmp(key, "check") == 0) {
 		if (parse_check(arg, &r->check) < 0)
-			return psm_fail(e, PSM_E_DATA, "unknown check \"%.40s\" (luhn, iban, github, jwt)", arg);
+			return psm_fail(e, PSM_E_DATA, "unknown check \"%.40s\" (luhn, card, iban, github, jwt)",
+			    arg);
 	} else if (strcmp(key, "entropy") == 0) {
 		char *end;
 		r->entropy = strtod(arg, &end);
@@ -535,6 +538,38 @@ luhn(const unsigned char *p, size_t n)
 	return digits >= 2 && sum % 10 == 0;
 }
 
+/*
+ * A payment card number: an issuer's first digits and one of its lengths
+ * (Visa, Mastercard, American Express, Diners Club, Discover, JCB), and
+ * Luhn. In C rather than in the pattern: an alternation of every issuer's
+ * prefixes cost Vectorscan more than all the other rules together.
+ */
+static bool
+card(const unsigned char *p, size_t n)
+{
+	char d[20];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == ' ' || p[i] == '-')
+			continue;
+		if (p[i] < '0' || p[i] > '9' || len == sizeof d - 1)
+			return false;
+		d[len++] = (char)p[i];
+	}
+	d[len] = '\0';
+	unsigned two = (unsigned)((d[0] - '0') * 10 + (d[1] - '0'));
+	unsigned four = (unsigned)atoi((char[]){ d[0], d[1], d[2], d[3], '\0' });
+	unsigned three = four / 10;
+	bool ok = (d[0] == '4' && (len == 16 || len == 19)) ||
+	    (((two >= 51 && two <= 55) || (four >= 2221 && four <= 2720)) && len == 16) ||
+	    ((two == 34 || two == 37) && len == 15) ||
+	    (((three >= 300 && three <= 305) || two == 36 || two == 38) && len == 14) ||
+	    ((four == 6011 || two == 65 || (three >= 644 && three <= 649)) && (len == 16 || len == 19)) ||
+	    (four >= 3528 && four <= 3589 && (len == 16 || len == 19));
+	return ok && luhn(p, n);
+}
+
 /* ISO 13616: the first four characters moved to the end, letters as 10..35, mod 97 is 1. */
 static bool
 iban(const unsigned char *p, size_t n)
@@ -648,6 +683,7 @@ psm_redact_check(enum psm_redact_check check, const unsigned char *p, size_t n)
 {
 	switch (check) {
 	case PSM_CHECK_LUHN: return luhn(p, n);
+	case PSM_CHECK_CARD: return n >= 4 && card(p, n);
 	case PSM_CHECK_IBAN: return iban(p, n);
 	case PSM_CHECK_GITHUB: return github(p, n);
 	case PSM_CHECK_JWT: return jwt(p, n);
@@ -825,21 +861,43 @@ view_append(struct psm_redact_chan *c, const unsigned char *p, size_t n)
 	}
 }
 
-/* A span to mask, merged with one of the same rule that it meets. */
+/*
+ * Spans are kept in order of where they begin, then of their rule: of
+ * spans that begin together, the marker is the first rule's, whichever
+ * was found first (that depends on how the bytes were split).
+ */
+static bool
+hit_after(const struct psm_redact_hit *h, uint64_t from, unsigned rule)
+{
+	return h->from > from || (h->from == from && h->rule > rule);
+}
+
+/*
+ * A span to mask, merged with one of the same rule that it meets, however
+ * many spans of other rules came between them (a match is tested when it
+ * can grow no more, which may be after the scan of a whole batch): else
+ * the rule fired twice and the bytes they share were counted twice. The
+ * spans of one rule do not overlap, so the search stops at the first of
+ * them that ends before this one begins.
+ */
 static size_t
 add_hit(struct psm_redact_chan *c, unsigned rule, uint64_t from, uint64_t to)
 {
 	size_t k = c->nhits;
 
-	for (size_t back = 0; k > 0 && back < 8; back++) {
+	while (k > 0) {
 		struct psm_redact_hit *h = &c->hits[--k];
-		if (h->rule == rule && h->from <= to && from <= h->to) {
+		if (h->rule != rule)
+			continue;
+		if (h->to < from)
+			break;
+		if (h->from <= to) {
 			if (to > h->to)
 				h->to = to;
 			if (from >= h->from)
 				return k;
 			h->from = from;	/* it moves back: keep the order by from */
-			while (k > 0 && c->hits[k - 1].from > c->hits[k].from) {
+			while (k > 0 && hit_after(&c->hits[k - 1], from, rule)) {
 				struct psm_redact_hit tmp = c->hits[k - 1];
 				c->hits[k - 1] = c->hits[k];
 				c->hits[k] = tmp;
@@ -853,7 +911,7 @@ add_hit(struct psm_redact_chan *c, unsigned rule, uint64_t from, uint64_t to)
 		}
 	}
 	c->hits = xpsm_grow(c->hits, &c->hitcap, c->nhits + 1, sizeof *c->hits);
-	for (k = c->nhits; k > 0 && c->hits[k - 1].from > from; k--)
+	for (k = c->nhits; k > 0 && hit_after(&c->hits[k - 1], from, rule); k--)
 		;
 	memmove(&c->hits[k + 1], &c->hits[k], (c->nhits - k) * sizeof *c->hits);
 	c->hits[k] = (struct psm_redact_hit){ .from = from, .to = to, .rule = rule };
@@ -863,6 +921,9 @@ add_hit(struct psm_redact_chan *c, unsigned rule, uint64_t from, uint64_t to)
 	c->fired[rule]++;
 	return k;
 }
+
+static int match_span_from(const struct psm_redact_chan *c, const struct psm_redact_rule *r,
+    size_t k, uint64_t to, uint64_t *at, uint64_t *from, uint64_t *end);
 
 /*
  * The leftmost match of rule r that ends at `to`, and the span to mask:
@@ -874,8 +935,18 @@ static int
 match_span(const struct psm_redact_chan *c, const struct psm_redact_rule *r, size_t k,
     uint64_t to, uint64_t *from, uint64_t *end)
 {
-	pcre2_match_data *m = c->rules->match;
 	uint64_t start = to > r->pwidth[k] ? to - r->pwidth[k] : 0;
+
+	return match_span_from(c, r, k, to, &start, from, end);
+}
+
+/* The same, from *start on; *start becomes where the match begins. */
+static int
+match_span_from(const struct psm_redact_chan *c, const struct psm_redact_rule *r, size_t k,
+    uint64_t to, uint64_t *at, uint64_t *from, uint64_t *end)
+{
+	pcre2_match_data *m = c->rules->match;
+	uint64_t start = *at;
 
 	if (start < c->vbase)
 		start = c->vbase;
@@ -887,7 +958,7 @@ match_span(const struct psm_redact_chan *c, const struct psm_redact_rule *r, siz
 		return -1;
 	}
 	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m);
-	*from = c->vbase + ov[0];
+	*from = *at = c->vbase + ov[0];
 	if (rc >= 2 && ov[2] != PCRE2_UNSET && ov[3] > ov[2]) {
 		*from = c->vbase + ov[2];
 		*end = c->vbase + ov[3];
@@ -923,13 +994,30 @@ finalize(struct psm_redact_chan *c, size_t a)
 	const struct psm_redact_rule *r = &c->rules->r[i];
 	uint64_t from, to;
 
+	size_t pat = id % EXPRS_PER_RULE;
+	uint64_t at = k->to > r->pwidth[pat] ? k->to - r->pwidth[pat] : 0;
+
 	k->on = false;
 	c->active[a] = c->active[--c->nactive];
 	if (k->to > c->scanned || k->to <= c->vbase)
 		return;
-	if (match_span(c, r, id % EXPRS_PER_RULE, k->to, &from, &to) == 0 &&
-	    !accepted(r, view_at(c, from), (size_t)(to - from)))
-		return;
+	/*
+	 * The leftmost match may fail its tests where a later one would pass
+	 * ("secret= password=Xk4r...": the first holds a stop word): try
+	 * later beginnings, a few.
+	 */
+	for (int tries = 0; tries < RETRIES; tries++) {
+		if (match_span_from(c, r, pat, k->to, &at, &from, &to) < 0) {
+			if (tries > 0)
+				return;
+			break;	/* PCRE2 and Vectorscan disagree: mask what the rule could have */
+		}
+		if (accepted(r, view_at(c, from), (size_t)(to - from)))
+			break;
+		if (tries == RETRIES - 1)
+			return;
+		at++;
+	}
 	widen(c, &from, &to);
 	if (to > from)
 		add_hit(c, (unsigned)i, from, to);

@@ -69,9 +69,14 @@ add_rules(scmp_filter_ctx ctx, const int *extra, unsigned flags, struct psm_erro
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 1,
 	    &is_tcgets) < 0)
 		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the ioctl rule");
-	/* Signal 0 only: whether a process exists; no signal is ever sent. */
-	if ((flags & PSM_SANDBOX_PROBE) && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-	    SCMP_A1(SCMP_CMP_EQ, 0)) < 0)
+	/*
+	 * Signal 0 only: whether a process exists; no signal is ever sent.
+	 * The comparison spelled out as above: SCMP_A1() leaves datum_b out,
+	 * which clang's -Wmissing-field-initializers refuses (make fuzz).
+	 */
+	struct scmp_arg_cmp is_probe = { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = 0, .datum_b = 0 };
+	if ((flags & PSM_SANDBOX_PROBE) && seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW,
+	    SCMP_SYS(kill), 1, &is_probe) < 0)
 		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the kill rule");
 	return 0;
 }

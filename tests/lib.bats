@@ -24,6 +24,7 @@ run_libtest() {
 @test "lib: record: bad session id refused, write failures reported, a lost start written again" { run_libtest test-record; }
 @test "lib: prompt: password prompts of sudo, ssh, passwd and PAM recognised, shell prompts not; the current line in any chunking, bounded; added patterns" { run_libtest test-prompt; }
 @test "lib: escrow: a round trip, another key refused, a cut or changed box refused, the key's id" { run_libtest test-escrow; }
+@test "lib: redact: the checks and entropy; rule files' errors by line; built-in secrets masked in any split, live or after close, escape sequences and UTF-8 kept whole; prompt answers; blocks" { run_libtest test-redact; }
 @test "lib: term: requests and control strings dropped, the screen's sequences kept, any split, bounded, visible input" { run_libtest test-term; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {

@@ -2,8 +2,10 @@
  * fuzz-reader.c: feeds arbitrary bytes to psm's stream reader, to the
  * verifier of sealed streams (psm-verify's loop) as they are and resealed
  * with well-signed checkpoints, to the parsers of key files (each line
- * as a public key, the whole input as a secret key file), and to the
- * playback filter (lib/term.c), whose promises it checks.
+ * as a public key, the whole input as a secret key file), to the
+ * playback filter (lib/term.c), whose promises it checks, and to a
+ * redaction channel (lib/redact.c), with secrets planted in the bytes,
+ * which must not get out.
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -21,6 +23,8 @@
 #include <sodium.h>
 
 #include "psm_crypto.h"
+#include "psm_redact.h"
+#include "redact_rules.h"	/* builtin_rules[]: share/psm/redact.rules */
 
 /* Every accessor a command may call on a parsed event. */
 static void
@@ -265,6 +269,255 @@ parse_keys(const unsigned char *data, size_t size)
 		psm_seckey_free(&sec);
 }
 
+/*
+ * Secrets of the built-in rules, planted in the input by redact() below;
+ * secret: the part that is masked, when it is not the whole text. Each
+ * secret holds a '7' and the rest of its text none, and the filler has
+ * none: a '7' in the output is a byte of a secret that got out.
+ */
+static const struct {
+	const char *rule, *text, *secret;
+} plants[] = {
+	{ "aws-access-key-id", "AKIAQ3EGRJ7ZT5BUXW4M", NULL },
+	{ "github-token", "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", NULL },
+	{ "generic-secret", "password=Xk4rT9vQ7mLp", "Xk4rT9vQ7mLp" },
+	{ "url-password", "postgres://app:Zq7vN4pLw9kR@db", "Zq7vN4pLw9kR" },
+	{ "pem-private-key", "-----BEGIN RSA PRIVATE KEY-----\r\n"
+	  "MIIEowIBAAKCAQEA7fXk3Jv9qW2mQzL0pN8sTy4uRb6cHd1eGfAiOjBkCl5nD\r\n"
+	  "-----END RSA PRIVATE KEY-----",
+	  "MIIEowIBAAKCAQEA7fXk3Jv9qW2mQzL0pN8sTy4uRb6cHd1eGfAiOjBkCl5nD" },
+	{ "card-number", "4666 1760 3137 2159", NULL },
+};
+#define NPLANTS (sizeof plants / sizeof *plants)
+
+static struct psm_redact_rules redact_rs;
+
+/* Freed at exit, so that valgrind has nothing to say about the replay. */
+static void
+redact_rules_free(void)
+{
+	psm_redact_rules_free(&redact_rs);
+}
+
+/* The built-in rules, compiled once for every input. */
+static const struct psm_redact_rules *
+redact_rules(void)
+{
+	static bool ready;
+	struct psm_error e;
+
+	if (ready)
+		return &redact_rs;
+	if (psm_redact_rules_init(&redact_rs, &e) < 0 || psm_redact_parse(&redact_rs,
+	    builtin_rules, sizeof builtin_rules, "(built-in rules)", &e) < 0 ||
+	    psm_redact_compile(&redact_rs, &e) < 0) {
+		fprintf(stderr, "fuzz: %s\n", e.msg);
+		abort();
+	}
+	atexit(redact_rules_free);
+	ready = true;
+	return &redact_rs;
+}
+
+/* The plant's rule is among the rules (a rule the built-in set does not have yet is skipped). */
+static bool
+planted(const struct psm_redact_rules *rs, size_t k)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (strcmp(rs->r[i].name, plants[k].rule) == 0)
+			return rs->r[i].on;
+	return false;
+}
+
+/* A byte of the input, chosen by k (an input of no bytes: 0). */
+static unsigned
+pick(const unsigned char *data, size_t size, size_t k)
+{
+	return size ? data[k % size] : 0;
+}
+
+/*
+ * The text: the input without ESC, bytes >= 0x80 and '7' (no escape
+ * sequence or UTF-8 character can take in a secret's first bytes), and
+ * the plants inserted at offsets the input chooses, each between two
+ * spaces or two CR LFs.
+ */
+static void
+plant_text(struct psm_buf *text, const unsigned char *data, size_t size,
+    const struct psm_redact_rules *rs)
+{
+	struct psm_buf filler = { 0 };
+	size_t at[NPLANTS];
+
+	for (size_t i = 0; i < size; i++)
+		if (data[i] != 0x1b && data[i] < 0x80 && data[i] != '7')
+			psm_buf_addc(&filler, (char)data[i]);
+	for (size_t k = 0; k < NPLANTS; k++)
+		at[k] = (pick(data, size, 2 * k) << 8 | pick(data, size, 2 * k + 1)) % (filler.len + 1);
+	for (size_t pos = 0; pos <= filler.len; pos++) {
+		for (size_t k = 0; k < NPLANTS; k++) {
+			const char *sep = pick(data, size, k + 5) & 1 ? "\r\n" : " ";
+			if (at[k] != pos || !planted(rs, k))
+				continue;
+			psm_buf_adds(text, sep);
+			psm_buf_adds(text, plants[k].text);
+			psm_buf_adds(text, sep);
+		}
+		if (pos < filler.len)
+			psm_buf_addc(text, filler.data[pos]);
+	}
+	psm_buf_free(&filler);
+}
+
+/* One pass of the text through a channel, and how it is driven. */
+struct redact_run {
+	bool whole;			/* in one piece; else in pieces the input sizes */
+	bool prompts;			/* some pieces typed after a password prompt */
+	bool live;			/* pieces taken out once settled; else after close */
+	struct psm_redact_chan c;
+	uint64_t *fired, *bytes;
+	struct psm_buf out;
+};
+
+/* The next n bytes out, as psm-redact's emit(). */
+static void
+redact_take(struct redact_run *r, const char *p, size_t n)
+{
+	if (!psm_redact_masks(&r->c, n)) {
+		psm_redact_skip(&r->c, n);
+		psm_buf_add(&r->out, p, n);
+		return;
+	}
+	struct psm_redact_taken t = { .bytes = r->bytes };
+	psm_redact_take(&r->c, p, n, &r->out, &t);
+}
+
+/*
+ * The text through a channel as psm-redact drives it: in pieces of 0 to
+ * 66 bytes, sizes taken from the input, some of them (with prompts) typed
+ * after a password prompt (psm_redact_mask_line); each piece taken out
+ * once it is settled (live), the rest after close.
+ */
+static void
+redact_pieces(struct redact_run *r, const struct psm_redact_rules *rs,
+    const struct psm_buf *text, const unsigned char *data, size_t size)
+{
+	size_t *ends = xmalloc((2 * text->len + 2) * sizeof *ends), n = 0, head = 0, at = 0;
+	struct psm_error e;
+	bool empty = false;
+
+	r->fired = xmalloc(rs->n * sizeof *r->fired);
+	r->bytes = xmalloc(rs->n * sizeof *r->bytes);
+	memset(r->fired, 0, rs->n * sizeof *r->fired);
+	memset(r->bytes, 0, rs->n * sizeof *r->bytes);
+	if (psm_redact_chan_init(&r->c, rs, r->fired, &e) < 0)
+		abort();
+	while (at < text->len) {
+		unsigned b = pick(data, size, n);
+		size_t len = r->whole || size == 0 ? text->len : b % 67;
+		if (len == 0 && empty)
+			len = 1;	/* no two empty pieces in a row: it ends */
+		empty = len == 0;
+		if (len > text->len - at)
+			len = text->len - at;
+		if (r->prompts && (b & 0xc0) == 0xc0 && len > 0)
+			psm_redact_mask_line(&r->c);
+		psm_redact_add(&r->c, text->data + at, len);
+		ends[n++] = at += len;
+		for (; r->live && head < n; head++) {
+			size_t from = head ? ends[head - 1] : 0;
+			if (psm_redact_settled(&r->c) < r->c.taken + (ends[head] - from))
+				break;
+			redact_take(r, text->data + from, ends[head] - from);
+		}
+	}
+	psm_redact_close(&r->c);
+	for (; head < n; head++) {
+		size_t from = head ? ends[head - 1] : 0;
+		redact_take(r, text->data + from, ends[head] - from);
+	}
+	psm_redact_chan_free(&r->c);
+	free(ends);
+}
+
+static void
+redact_run_free(struct redact_run *r)
+{
+	psm_buf_free(&r->out);
+	free(r->fired);
+	free(r->bytes);
+}
+
+static void __attribute__((noreturn))
+secret_out(const char *what, const struct psm_buf *out, const char *at)
+{
+	char q[200];
+	size_t from = (size_t)(at - out->data) > 40 ? (size_t)(at - out->data) - 40 : 0;
+
+	psm_quote(q, sizeof q, out->data + from, out->len - from < 120 ? out->len - from : 120);
+	fprintf(stderr, "fuzz: redaction: %s got out: ...%s\n", what, q);
+	abort();
+}
+
+/* No planted secret in the output, whole or in part. */
+static void
+check_redacted(const struct psm_buf *out, const struct psm_redact_rules *rs)
+{
+	const char *seven;
+
+	for (size_t k = 0; k < NPLANTS; k++) {
+		const char *s = plants[k].secret ? plants[k].secret : plants[k].text;
+		const char *at = memmem(out->data, out->len, s, strlen(s));
+		if (at != NULL && planted(rs, k))
+			secret_out(plants[k].rule, out, at);
+	}
+	if ((seven = memchr(out->data, '7', out->len)) != NULL)
+		secret_out("a part of a secret", out, seven);
+}
+
+/* Two passes that differ only in when bytes were taken or how they were split agree. */
+static void
+check_same(const struct redact_run *a, const struct redact_run *b, size_t nrules,
+    const char *what)
+{
+	if (a->out.len == b->out.len && memcmp(a->out.data, b->out.data, a->out.len) == 0 &&
+	    memcmp(a->fired, b->fired, nrules * sizeof *a->fired) == 0 &&
+	    memcmp(a->bytes, b->bytes, nrules * sizeof *a->bytes) == 0)
+		return;
+	fprintf(stderr, "fuzz: redaction: %s: not the same output or counts\n", what);
+	abort();
+}
+
+/*
+ * The planted text four ways: in pieces with prompts, taken live and
+ * after close; in pieces without prompts, and at once. No secret gets
+ * out; the pairs agree (masking does not depend on the events' sizes or
+ * on when they are written).
+ */
+static void
+redact(const unsigned char *data, size_t size)
+{
+	const struct psm_redact_rules *rs = redact_rules();
+	struct psm_buf text = { 0 };
+	struct redact_run live = { .prompts = true, .live = true }, closed = { .prompts = true },
+	    split = { .live = true }, whole = { .whole = true, .live = true };
+
+	plant_text(&text, data, size, rs);
+	redact_pieces(&live, rs, &text, data, size);
+	redact_pieces(&closed, rs, &text, data, size);
+	redact_pieces(&split, rs, &text, data, size);
+	redact_pieces(&whole, rs, &text, data, size);
+	check_redacted(&live.out, rs);
+	check_redacted(&whole.out, rs);
+	check_same(&live, &closed, rs->n, "taken live or after close");
+	check_same(&split, &whole, rs->n, "in pieces or at once");
+	redact_run_free(&live);
+	redact_run_free(&closed);
+	redact_run_free(&split);
+	redact_run_free(&whole);
+	psm_buf_free(&text);
+}
+
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -294,6 +547,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	verify_resealed(data, size);
 	parse_keys(data, size);
 	filter_terminal(data, size);
+	redact(data, size);
 	psm_lines_free(&r);
 	psm_sessions_free(&sessions);
 	psm_buf_free(&scratch);
