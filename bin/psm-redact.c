@@ -848,13 +848,7 @@ main(int argc, char **argv)
 	int loaded = psm_redact_load(&rd.rules, builtin_db, sizeof builtin_db, &e);
 	if (loaded < 0 || (loaded == 0 && psm_redact_compile(&rd.rules, &e) < 0))
 		xpsm_die(&e);
-	fds = xmalloc(sizeof *fds * (size_t)(opt.nfiles ? opt.nfiles : 1));
-	for (int i = 0; i < opt.nfiles; i++) {
-		fds[i] = strcmp(opt.files[i], "-") == 0 ? STDIN_FILENO :
-		    open(opt.files[i], O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0)
-			err(PSM_EXIT_OS, "%s", opt.files[i]);
-	}
+	fds = xpsm_open_inputs(opt.files, opt.nfiles);
 	if (opt.report != NULL && (rd.report = fopen(opt.report, "we")) == NULL)
 		err(PSM_EXIT_OS, "%s", opt.report);
 	if (psm_prompt_init(&rd.prompt, &e) < 0)

@@ -240,13 +240,7 @@ main(int argc, char **argv)
 	int *fds;
 
 	parse_options(argc, argv, &opt);
-	fds = xmalloc(sizeof *fds * (size_t)(opt.nfiles ? opt.nfiles : 1));
-	for (int i = 0; i < opt.nfiles; i++) {
-		fds[i] = strcmp(opt.files[i], "-") == 0 ? STDIN_FILENO :
-		    open(opt.files[i], O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0)
-			err(PSM_EXIT_OS, "%s", opt.files[i]);
-	}
+	fds = xpsm_open_inputs(opt.files, opt.nfiles);
 	struct psm_error e;
 	if (psm_chain_preload(&e) < 0 || (!opt.no_sandbox && psm_sandbox(NULL, &e) < 0))
 		xpsm_die(&e);

@@ -84,6 +84,7 @@ void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 void *xpsm_grow(void *p, size_t *cap, size_t need, size_t size);
+int *xpsm_open_inputs(char *const *files, int n);
 int psm_parse_duration(const char *s, uint64_t *usec);
 uint64_t psm_mono_usec(void);
 void psm_rfc3339(char out[48], int64_t sec, long usec);

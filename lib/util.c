@@ -1,6 +1,7 @@
-/* util.c: allocation, durations, clocks, whole writes. */
+/* util.c: allocation, input files, durations, clocks, whole writes. */
 #include <errno.h>
 #include <err.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,25 @@ xpsm_grow(void *p, size_t *cap, size_t need, size_t size)
 	p = xrealloc(p, n * size);
 	*cap = n;
 	return p;
+}
+
+/*
+ * Each of the n files, opened for reading ("-" is standard input), before
+ * the command confines itself; one that cannot be opened ends the command
+ * (exit status 4, naming it).
+ */
+int *
+xpsm_open_inputs(char *const *files, int n)
+{
+	int *fds = xmalloc(sizeof *fds * (size_t)(n > 0 ? n : 1));
+
+	for (int i = 0; i < n; i++) {
+		fds[i] = strcmp(files[i], "-") == 0 ? STDIN_FILENO :
+		    open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			err(PSM_EXIT_OS, "%s", files[i]);
+	}
+	return fds;
 }
 
 char *
