@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -842,6 +843,7 @@ main(int argc, char **argv)
 	int *fds;
 
 	parse_options(argc, argv, &opt);
+	signal(SIGPIPE, SIG_IGN);	/* a reader that goes is an EPIPE and a message, not a death */
 	load_rules(&rd, &opt);
 	if (opt.list)
 		list_rules(&rd.rules);

@@ -362,6 +362,17 @@ null' || true
 	assert_stderr 'psm-redact: stdout: No space left on device'
 }
 
+@test "psm-redact: a reader that goes away: a message and exit 4, not a silent death" {
+	{ start $SID_A
+	  jq -nc --arg sid $SID_A '{sid: $sid, seq: range(1; 3001), type: "out"} |
+		.t = .seq | .data = ("line \(.seq) " * 40 + "\r\n")'
+	  end $SID_A 3001; } > s.jsonl
+	run -0 bash -c 'psm-redact s.jsonl 2> err | head -c 10 > /dev/null; echo "${PIPESTATUS[0]}"'
+	assert_output 4
+	run cat err
+	assert_output 'psm-redact: stdout: Broken pipe'
+}
+
 @test "psm-redact: a session that never ends is written whole at the end of the input" {
 	{ start $SID_A; ev $SID_A 1 out "abc $AWS"; } > s.jsonl
 	run -0 psm-redact s.jsonl
