@@ -29,6 +29,8 @@
 
 #define OUT_FLUSH_AT (256 * 1024)
 #define QUEUE_MAX (2 * 1024 * 1024)	/* a session's waiting lines, in bytes, at most */
+#define HELD_MAX (16 * 1024 * 1024)	/* and all sessions' */
+#define LINES_KEPT (256 * 1024)		/* a session's room for lines kept when none waits */
 #define DEFAULT_HOLD (2 * UINT64_C(1000000))
 
 struct toggle {
@@ -104,6 +106,7 @@ struct redactor {
 	struct psm_prompt prompt;	/* asked about a session's current line */
 	struct psm_buf probe;
 	bool live;			/* the input is a pipe or a terminal */
+	size_t held;			/* bytes of the lines waiting, in all sessions */
 	uint64_t lines;			/* read, for the checks of the time */
 };
 
@@ -457,14 +460,22 @@ head_ready(const struct redactor *rd, struct session *s, uint64_t now)
 static void
 release(struct redactor *rd, struct session *s, uint64_t now)
 {
-	while (s->qhead < s->qn && head_ready(rd, s, now)) {
+	/*
+	 * Over the bound of all sessions: this one's events all go, and its
+	 * room with them, whatever the rest of its bytes would have told.
+	 */
+	bool pressed = rd->held > HELD_MAX;
+
+	while (s->qhead < s->qn && (pressed || head_ready(rd, s, now))) {
 		const struct queued *q = &s->q[s->qhead++];
 		emit(rd, s, q);
 		s->lines_head = q->at + q->len;
+		rd->held -= q->len;
 	}
 	if (s->qhead == s->qn) {
 		s->qhead = s->qn = 0;
 		s->lines.len = s->lines_head = 0;
+		psm_buf_shrink(&s->lines, LINES_KEPT);	/* a burst held is not kept for good */
 	} else if (s->lines_head > s->lines.len / 2 && s->lines_head > 65536) {
 		size_t gone = s->lines_head;
 		psm_buf_consume(&s->lines, gone);
@@ -474,6 +485,7 @@ release(struct redactor *rd, struct session *s, uint64_t now)
 		for (size_t i = 0; i < s->qn; i++)
 			s->q[i].at -= gone;
 		s->lines_head = 0;
+		psm_buf_shrink(&s->lines, LINES_KEPT);
 	}
 }
 
@@ -504,8 +516,9 @@ release_due(struct redactor *rd)
 }
 
 static void
-enqueue(struct session *s, const char *line, size_t len, int chan, size_t n)
+enqueue(struct redactor *rd, struct session *s, const char *line, size_t len, int chan, size_t n)
 {
+	rd->held += len;
 	s->q = xpsm_grow(s->q, &s->qcap, s->qn + 1, sizeof *s->q);
 	s->q[s->qn++] = (struct queued){ .at = s->lines.len, .len = len, .chan = chan, .n = n,
 	    .arrived = psm_mono_usec() };
@@ -745,7 +758,7 @@ take_line(struct redactor *rd, const char *line, size_t len, struct psm_error *e
 	}
 	else if (psm_event_is(&ev, "withheld"))
 		answered_by_recorder(s);
-	enqueue(s, line, len, chan, chan >= 0 ? rd->payload.len : 0);
+	enqueue(rd, s, line, len, chan, chan >= 0 ? rd->payload.len : 0);
 	if (psm_event_is(&ev, "end"))
 		session_finish(rd, s);
 	else

@@ -53,6 +53,22 @@ psm_buf_consume(struct psm_buf *b, size_t n)
 	b->len -= n;
 }
 
+/*
+ * Give back the room of a buffer that holds much less than it has room
+ * for (a burst is not kept for good): down to twice what it holds, not
+ * below keep.
+ */
+void
+psm_buf_shrink(struct psm_buf *b, size_t keep)
+{
+	size_t cap = b->len * 2 > keep ? b->len * 2 : keep;
+
+	if (b->cap <= keep || b->len > b->cap / 4)
+		return;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
 void
 psm_buf_free(struct psm_buf *b)
 {

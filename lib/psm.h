@@ -77,6 +77,7 @@ void psm_buf_add(struct psm_buf *b, const void *p, size_t n);
 void psm_buf_addc(struct psm_buf *b, char c);
 void psm_buf_adds(struct psm_buf *b, const char *s);
 void psm_buf_consume(struct psm_buf *b, size_t n);
+void psm_buf_shrink(struct psm_buf *b, size_t keep);
 void psm_buf_free(struct psm_buf *b);
 
 /* util.c */

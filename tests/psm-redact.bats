@@ -373,6 +373,31 @@ null' || true
 	assert_output 'psm-redact: stdout: Broken pipe'
 }
 
+@test "psm-redact: a stream made to hold much, in many sessions at once, stays in bounded memory" {
+	[ -z "${PSM_SANITIZED:-}" ] || skip "ulimit -d does not bound a sanitizer build"
+	# 80 sessions, each an output event that no later output settles and 1000 typed
+	# lines behind it, interleaved: each waits (2 MiB a session, 80 MiB in all, without
+	# the bound of all sessions), then a key id each.
+	awk 'BEGIN {
+		pad = sprintf("%998s", ""); gsub(/ /, "x", pad); pad = pad "\\r"
+		for (s = 1; s <= 80; s++) {
+			sid[s] = sprintf("00000000-0000-4000-8000-%012d", s)
+			printf "{\"sid\":\"%s\",\"seq\":0,\"t\":0,\"type\":\"start\",\"version\":1}\n", sid[s]
+			printf "{\"sid\":\"%s\",\"seq\":1,\"t\":1,\"type\":\"out\",\"data\":\"$ \"}\n", sid[s]
+		}
+		for (k = 2; k < 1000; k++)
+			for (s = 1; s <= 80; s++)
+				printf "{\"sid\":\"%s\",\"seq\":%d,\"t\":%d,\"type\":\"in\",\"data\":\"%s\"}\n", sid[s], k, k, pad
+		for (s = 1; s <= 80; s++)
+			printf "{\"sid\":\"%s\",\"seq\":%d,\"t\":%d,\"type\":\"in\",\"data\":\"AKIA2E7QXKFJ5MZL3WRT\\r\"}\n", sid[s], k, k
+	}' > many.jsonl
+	# 95 MB of data: the build without the bound of all sessions runs out at about 110
+	run -0 bash -c 'ulimit -d 95000 && psm-redact many.jsonl > out.jsonl'
+	[ "$(wc -l < out.jsonl)" -eq "$(wc -l < many.jsonl)" ]
+	[ "$(grep -c '\[redacted:aws-access-key-id\]' out.jsonl)" -eq 80 ]
+	rm -f many.jsonl out.jsonl
+}
+
 @test "psm-redact: a session that never ends is written whole at the end of the input" {
 	{ start $SID_A; ev $SID_A 1 out "abc $AWS"; } > s.jsonl
 	run -0 psm-redact s.jsonl
