@@ -342,6 +342,26 @@ merge_old(struct redactor *rd, const struct psm_field *old, struct psm_buf *b, b
 	}
 }
 
+/* "RULE":N for each rule whose count is not 0, comma-separated; whether there was one. */
+static bool
+put_counts(struct psm_buf *b, const struct psm_redact_rules *rs, const uint64_t *counts)
+{
+	bool any = false;
+	char num[24];
+
+	for (size_t i = 0; i < rs->n; i++) {
+		if (counts[i] == 0)
+			continue;
+		snprintf(num, sizeof num, ":%" PRIu64, counts[i]);
+		psm_buf_adds(b, any ? ",\"" : "\"");
+		psm_buf_adds(b, rs->r[i].name);
+		psm_buf_addc(b, '"');
+		psm_buf_adds(b, num);
+		any = true;
+	}
+	return any;
+}
+
 /* The event again, its payload masked, with the "redacted" key. */
 static void
 rebuild(struct redactor *rd, const struct psm_event *ev)
@@ -377,18 +397,7 @@ rebuild(struct redactor *rd, const struct psm_event *ev)
 	if (old != NULL)
 		merge_old(rd, old, &others, &first);
 	psm_buf_adds(b, ",\"redacted\":{");
-	bool any = false;
-	for (size_t i = 0; i < rd->rules.n; i++) {
-		if (rd->bytes[i] == 0)
-			continue;
-		char num[24];
-		snprintf(num, sizeof num, ":%" PRIu64, rd->bytes[i]);
-		psm_buf_adds(b, any ? ",\"" : "\"");
-		psm_buf_adds(b, rd->rules.r[i].name);
-		psm_buf_addc(b, '"');
-		psm_buf_adds(b, num);
-		any = true;
-	}
+	bool any = put_counts(b, &rd->rules, rd->bytes);
 	if (others.len > 0) {
 		if (any)
 			psm_buf_addc(b, ',');
@@ -566,16 +575,7 @@ report_session(struct redactor *rd, const struct session *s)
 		psm_buf_adds(&b, "{\"sid\":\"");
 		psm_buf_adds(&b, s->sid);
 		psm_buf_adds(&b, "\",\"rules\":{");
-		for (size_t i = 0; i < rd->rules.n; i++)
-			if (s->fired[i] > 0) {
-				char num[24];
-				snprintf(num, sizeof num, ":%" PRIu64, s->fired[i]);
-				psm_buf_adds(&b, any ? ",\"" : "\"");
-				psm_buf_adds(&b, rd->rules.r[i].name);
-				psm_buf_addc(&b, '"');
-				psm_buf_adds(&b, num);
-				any = true;
-			}
+		put_counts(&b, &rd->rules, s->fired);
 		char tail[48];
 		snprintf(tail, sizeof tail, "},\"bytes\":%" PRIu64 "}\n", s->masked);
 		psm_buf_adds(&b, tail);
@@ -586,7 +586,6 @@ report_session(struct redactor *rd, const struct session *s)
 	if (!rd->opt->verbose || s->masked == 0)
 		return;
 	fprintf(stderr, "psm-redact: %s:", s->sid);
-	any = false;
 	for (size_t i = 0; i < rd->rules.n; i++)
 		if (s->fired[i] > 0) {
 			fprintf(stderr, "%s %s %" PRIu64, any ? "," : "", rd->rules.r[i].name, s->fired[i]);

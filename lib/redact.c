@@ -1262,6 +1262,19 @@ psm_redact_close(struct psm_redact_chan *c)
 	c->closed = true;
 }
 
+/*
+ * Before bytes up to b are taken: scanned as far as they can be (taken
+ * before they settled, by --hold-time or a bound), and every match that
+ * may reach into them tested.
+ */
+static void
+settle_to(struct psm_redact_chan *c, uint64_t b)
+{
+	if (b + c->rules->width + LOOKBEHIND > c->scanned)
+		scan_added(c);
+	finalize_before(c, b);
+}
+
 static void
 put_marker(struct psm_buf *out, const char *name)
 {
@@ -1300,9 +1313,7 @@ psm_redact_take(struct psm_redact_chan *c, const void *data, size_t n,
 	size_t i = 0;
 
 	t->changed = false;
-	if (b + c->rules->width + LOOKBEHIND > c->scanned)
-		scan_added(c);
-	finalize_before(c, b);
+	settle_to(c, b);
 	while (i < c->nhits && c->hits[i].from < b) {
 		size_t j = i;
 		uint64_t end = c->hits[i].to;
@@ -1362,9 +1373,7 @@ psm_redact_masks(struct psm_redact_chan *c, size_t n)
 {
 	uint64_t a = c->taken, b = a + n;
 
-	if (b + c->rules->width + LOOKBEHIND > c->scanned)
-		scan_added(c);		/* taken before it settled: scanned as far as it can be */
-	finalize_before(c, b);
+	settle_to(c, b);
 	for (size_t i = 0; i < c->nhits && c->hits[i].from < b; i++)
 		if (c->hits[i].to > a && c->hits[i].to > c->hits[i].from)
 			return true;
