@@ -28,33 +28,21 @@ set -eu
 export LC_ALL=C.UTF-8
 
 prog=bench/record.sh
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-
-[ $# -eq 1 ] || { printf 'usage: %s BINDIR\n' "$prog" >&2; exit 2; }
-bindir=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+bench_setup $# "${1-}" psm-record psm-replay
 RUNS=${RUNS:-9}
 SIZE_MB=${SIZE_MB:-20}
 ECHO_COUNT=${ECHO_COUNT:-2000}
 ECHO_RUNS=${ECHO_RUNS:-3}
 CC=${CC:-cc}
-for v in RUNS SIZE_MB ECHO_COUNT ECHO_RUNS; do
-	case ${!v} in '' | *[!0-9]* | 0) die "$v must be a positive integer" ;; esac
-done
+positive_ints RUNS SIZE_MB ECHO_COUNT ECHO_RUNS
 
 # What is needed, and where it comes from on Debian 12.
-for p in psm-record psm-replay; do
-	[ -x "$bindir/$p" ] || die "$bindir/$p: not found (run make first)"
-done
-need() {
-	command -v "$1" >/dev/null 2>&1 ||
-		die "$1: not found (Debian package $2; scripts/deps.sh bench installs it)"
-}
 need "$CC" gcc
 need script bsdutils
 need tlog-rec tlog
 need stty coreutils
-[ -x /usr/bin/time ] || die "/usr/bin/time: not found (Debian package time; scripts/deps.sh bench installs it)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/psm-bench.XXXXXX") || die "cannot make a temporary directory"
 trap 'rm -rf "$tmp"' EXIT

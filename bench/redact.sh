@@ -35,30 +35,18 @@ set -eu
 export LC_ALL=C
 
 prog=bench/redact.sh
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-
-[ $# -eq 1 ] || { printf 'usage: %s BINDIR\n' "$prog" >&2; exit 2; }
-bindir=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
+bench_setup $# "${1-}" psm-redact psm-replay
 RUNS=${RUNS:-5}
 SIZE_MB=${SIZE_MB:-100}
 SMALL_MB=${SMALL_MB:-25}
 CC=${CC:-cc}
-for v in RUNS SIZE_MB SMALL_MB; do
-	case ${!v} in '' | *[!0-9]* | 0) die "$v must be a positive integer" ;; esac
-done
+positive_ints RUNS SIZE_MB SMALL_MB
 
-for p in psm-redact psm-replay; do
-	[ -x "$bindir/$p" ] || die "$bindir/$p: not found (run make first)"
-done
-need() {
-	command -v "$1" >/dev/null 2>&1 ||
-		die "$1: not found (Debian package $2; scripts/deps.sh bench installs it)"
-}
 need "$CC" gcc
 # (openssl is in scripts/deps.sh's test group, not its bench group)
 command -v openssl >/dev/null 2>&1 || die "openssl: not found (Debian package openssl)"
-[ -x /usr/bin/time ] || die "/usr/bin/time: not found (Debian package time; scripts/deps.sh bench installs it)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/psm-bench.XXXXXX") || die "cannot make a temporary directory"
 trap 'rm -rf "$tmp"' EXIT
