@@ -40,8 +40,12 @@ HS_CFLAGS := $(call pkg_cflags,libhs)
 HS_LIBS := $(call pkg_libs,libhs,-lhs)
 PCRE2_CFLAGS := $(call pkg_cflags,libpcre2-8)
 PCRE2_LIBS := $(call pkg_libs,libpcre2-8,-lpcre2-8)
+SSL_CFLAGS := $(call pkg_cflags,libssl)
+SSL_LIBS := $(call pkg_libs,libssl,-lssl -lcrypto)
+PQ_CFLAGS := $(call pkg_cflags,libpq)
+PQ_LIBS := $(call pkg_libs,libpq,-lpq)
 DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS) $(HS_CFLAGS) \
-	$(PCRE2_CFLAGS)
+	$(PCRE2_CFLAGS) $(SSL_CFLAGS) $(PQ_CFLAGS)
 
 LIBS_psm-record = $(UUID_LIBS) $(SODIUM_LIBS)
 LIBS_psm-replay = $(SECCOMP_LIBS) $(SODIUM_LIBS)
@@ -49,7 +53,9 @@ LIBS_psm-keygen = $(SODIUM_LIBS)
 LIBS_psm-seal = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS)
 LIBS_psm-redact = $(HS_LIBS) $(PCRE2_LIBS) $(SECCOMP_LIBS) -lm
-ALL_DEP_LIBS = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS) $(HS_LIBS) $(PCRE2_LIBS) -lm
+LIBS_psm-ship = $(SSL_LIBS) $(CRYPTO_LIBS) $(PQ_LIBS) $(SECCOMP_LIBS)
+ALL_DEP_LIBS = $(SSL_LIBS) $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS) $(HS_LIBS) \
+	$(PCRE2_LIBS) $(PQ_LIBS) -lm
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
