@@ -152,22 +152,12 @@ add_string(const char ***v, size_t *n, size_t *cap, const char *s)
 	(*v)[(*n)++] = s;
 }
 
-/* --hold-time: psm's durations (2s, 1m), milliseconds (500ms), or 0. */
+/* --hold-time: psm's durations (500ms, 2s, 1m), or 0. */
 static int
 parse_hold(const char *s, uint64_t *usec)
 {
-	size_t n = strlen(s);
-	char *end;
-
 	if (strcmp(s, "0") == 0) {
 		*usec = 0;
-		return 0;
-	}
-	if (n > 2 && strcmp(s + n - 2, "ms") == 0 && s[0] >= '0' && s[0] <= '9') {
-		unsigned long long ms = strtoull(s, &end, 10);
-		if (end != s + n - 2 || ms > 3600000)
-			return -1;
-		*usec = ms * 1000;
 		return 0;
 	}
 	return psm_parse_duration(s, usec);

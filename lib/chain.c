@@ -114,3 +114,10 @@ psm_chain_free(struct psm_chain *c)
 	c->ctx = NULL;
 	c->md = NULL;
 }
+
+/* SHA-256 of bytes in memory, alone (psm-ship's state and PostgreSQL ids). */
+void
+psm_sha256(unsigned char out[32], const void *p, size_t n)
+{
+	must(EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL));
+}

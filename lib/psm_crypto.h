@@ -22,6 +22,7 @@ void psm_chain_genesis(struct psm_chain *c, const char *stream_id, const char *s
 void psm_chain_add(struct psm_chain *c, const void *p, size_t n, const void *p2, size_t n2);
 void psm_chain_set_head(struct psm_chain *c, const unsigned char head[32]);
 void psm_chain_free(struct psm_chain *c);
+void psm_sha256(unsigned char out[32], const void *p, size_t n);
 /*
  * secret.c: what every command that holds a secret shares. Secrets live
  * in sodium_malloc memory (guard pages, locked, wiped by sodium_free).

@@ -14,6 +14,8 @@ int psm_sandbox(const int *extra, struct psm_error *e);
 /* With PSM_SANDBOX_PROBE, also kill(pid, 0), which asks whether a process
  * exists (psm-replay --follow: is the recorder still there?). */
 #define PSM_SANDBOX_PROBE 1u
+/* With PSM_SANDBOX_SOCKETS, also ioctl SIOCOUTQ and FIONREAD (psm-ship). */
+#define PSM_SANDBOX_SOCKETS 2u
 int psm_sandbox_flags(const int *extra, unsigned flags, struct psm_error *e);
 
 #endif

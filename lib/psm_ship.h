@@ -13,6 +13,8 @@
 
 #include "psm.h"
 
+#define PSM_SHIP_BATCH_BYTES (1024 * 1024)	/* a batch's lines, at most (or one longer line) */
+
 /* One line to deliver, and what is known of it. */
 struct psm_ship_line {
 	const char *line;		/* the exact bytes, without the newline */
@@ -68,7 +70,7 @@ struct psm_sink {
 	struct psm_sink_conf conf;
 	const char *scheme;		/* "file", "syslog+tcp", "syslog+tls", "relp", "postgresql" */
 	const char *acked;		/* what "acknowledged" means here, for -v and messages */
-	char where[256];		/* the destination as messages name it, without secrets */
+	char where[512];		/* the destination as messages name it, without secrets */
 	bool connected;
 	void *impl;
 };
@@ -130,5 +132,59 @@ ssize_t psm_net_read(struct psm_net *n, void *p, size_t cap, struct psm_error *e
 int psm_net_drain(struct psm_net *n, struct psm_error *e);
 void psm_net_close(struct psm_net *n);
 void psm_net_free(struct psm_net *n);
+
+/*
+ * ship_state.c: what a destination has of one file, in a file of its own
+ * under the state directory, one per (file, destination): the file's
+ * device and inode, the end of the last line acknowledged, where that
+ * line began and its SHA-256, and the sealed streams still open in it
+ * (their ids and lines so far). Saved only after an acknowledgement, by
+ * replacing the file (temporary, fsync, rename, fsync of the directory);
+ * a lock file (flock) keeps a second run off it.
+ */
+#define PSM_SHIP_STREAMS_MAX 1024	/* open sealed streams followed in one file */
+struct psm_ship_stream {
+	char id[PSM_SID_LEN + 1];
+	uint64_t lines;
+};
+struct psm_ship_state {
+	char *path;			/* the state file */
+	int lockfd;
+	char *source;			/* the file shipped: its absolute path */
+	char *to;			/* the destination */
+	bool known;			/* a state was read or saved */
+	uint64_t dev, ino;		/* of the file the offset is in */
+	uint64_t offset;		/* bytes acknowledged: the end of the last line */
+	uint64_t lines;			/* lines acknowledged */
+	uint64_t last_start;		/* where the last line acknowledged begins */
+	unsigned char last_hash[32];	/* and its SHA-256 */
+	struct psm_ship_stream *streams;
+	size_t nstreams, scap;
+};
+int psm_ship_state_dir(char *out, size_t size, struct psm_error *e);
+int psm_ship_state_open(struct psm_ship_state *st, const char *dir, const char *source,
+    const char *to, struct psm_error *e);
+int psm_ship_state_save(struct psm_ship_state *st, struct psm_error *e);
+void psm_ship_state_close(struct psm_ship_state *st);
+/* Which sealed stream line l belongs to, and its place there, from event ev. */
+void psm_ship_state_place(struct psm_ship_state *st, const struct psm_event *ev,
+    struct psm_ship_line *l);
+
+/*
+ * Where the lines after the last acknowledged one are, now that the file
+ * may have been rotated, truncated or replaced since. A file is the one
+ * shipped if its line at last_start still hashes to last_hash.
+ */
+enum psm_ship_found {
+	PSM_SHIP_FROM_START,	/* nothing of this path shipped yet: from its start */
+	PSM_SHIP_SAME,		/* the file shipped, unchanged: go on at offset */
+	PSM_SHIP_MOVED,		/* it is now *old (renamed, or copied before a truncation):
+				 * finish that from offset, then the path from its start */
+	PSM_SHIP_LOST,		/* it is gone or was rewritten, and no copy of it is
+				 * next to the path: the path from its start */
+};
+int psm_ship_locate(const struct psm_ship_state *st, const char *path, char **old,
+    enum psm_ship_found *found, struct psm_error *e);
+bool psm_ship_state_matches(const struct psm_ship_state *st, int fd);
 
 #endif

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +79,14 @@ add_rules(scmp_filter_ctx ctx, const int *extra, unsigned flags, struct psm_erro
 	if ((flags & PSM_SANDBOX_PROBE) && seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW,
 	    SCMP_SYS(kill), 1, &is_probe) < 0)
 		return psm_fail(e, PSM_E_OS, "sandbox: cannot add the kill rule");
+	/* A socket's queues: how much the peer has not acknowledged, or is there to read. */
+	static const unsigned long socket_ioctls[] = { SIOCOUTQ, FIONREAD };
+	for (size_t i = 0; (flags & PSM_SANDBOX_SOCKETS) && i < 2; i++) {
+		struct scmp_arg_cmp is_req = { .arg = 1, .op = SCMP_CMP_EQ,
+			.datum_a = socket_ioctls[i], .datum_b = 0 };
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &is_req) < 0)
+			return psm_fail(e, PSM_E_OS, "sandbox: cannot add the socket ioctl rule");
+	}
 	return 0;
 }
 

@@ -81,13 +81,14 @@ xstrdup(const char *s)
 }
 
 /*
- * A duration: a positive integer with a unit, s m h or d ("90s", "15m",
- * "2h", "1d"); a bare number is seconds. Returns 0, or -1 if malformed.
+ * A duration: a positive integer with a unit, ms s m h or d ("500ms",
+ * "90s", "15m", "2h", "1d"); a bare number is seconds. Returns 0, or -1
+ * if malformed.
  */
 int
 psm_parse_duration(const char *s, uint64_t *usec)
 {
-	uint64_t n = 0, unit = 1;
+	uint64_t n = 0, unit;
 	const char *p = s;
 
 	if (*p < '0' || *p > '9')
@@ -97,18 +98,20 @@ psm_parse_duration(const char *s, uint64_t *usec)
 			return -1;
 		n = n * 10 + (uint64_t)(*p - '0');
 	}
-	switch (*p) {
-	case '\0': case 's': unit = 1; break;
-	case 'm': unit = 60; break;
-	case 'h': unit = 3600; break;
-	case 'd': unit = 86400; break;
+	if (strcmp(p, "ms") == 0)
+		unit = 1000;
+	else if (p[0] != '\0' && p[1] != '\0')
+		return -1;
+	else switch (*p) {
+	case '\0': case 's': unit = 1000000; break;
+	case 'm': unit = 60 * UINT64_C(1000000); break;
+	case 'h': unit = 3600 * UINT64_C(1000000); break;
+	case 'd': unit = 86400 * UINT64_C(1000000); break;
 	default: return -1;
 	}
-	if (*p != '\0' && p[1] != '\0')
+	if (n == 0 || n * unit > UINT64_C(100) * 365 * 86400 * 1000000)
 		return -1;
-	if (n == 0 || n * unit > UINT64_C(100) * 365 * 86400)
-		return -1;
-	*usec = n * unit * 1000000;
+	*usec = n * unit;
 	return 0;
 }
 
@@ -176,4 +179,24 @@ psm_write_all(int fd, const void *p, size_t n, struct psm_error *e)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+/* fsync the directory that holds path: a name just made or renamed there stays after a crash. */
+int
+psm_fsync_dir_of(const char *path, struct psm_error *e)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") :
+	    strndup(path, (size_t)(slash - path));
+	int rc = 0;
+
+	if (dir == NULL)
+		err(PSM_EXIT_OS, "strndup");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = psm_fail_errno(e, "%s: fsync", dir);
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return rc;
 }
