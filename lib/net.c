@@ -81,7 +81,7 @@ fail_ssl(struct psm_error *e, enum psm_errkind kind, const char *subject, const 
 static int
 fail_timeout(struct psm_net *n, struct psm_error *e, const char *what)
 {
-	psm_fail(e, PSM_E_OS, "%s: %s: timed out after %.3g s", n->where, what,
+	psm_fail(e, PSM_E_OS, "%s: timed out after %.3g s", what,
 	    (double)n->timeout / 1e6);
 	e->errnum = ETIMEDOUT;
 	return -1;
@@ -387,11 +387,11 @@ set_peer_name(struct psm_net *n, struct psm_error *e)
 {
 	if (is_ip_literal(n->name)) {
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(n->ssl), n->name) != 1)
-			return fail_ssl(e, PSM_E_OS, n->where, "cannot set the address to check");
+			return fail_ssl(e, PSM_E_OS, "TLS", "cannot set the address to check");
 		return 0;
 	}
 	if (SSL_set_tlsext_host_name(n->ssl, n->name) != 1 || SSL_set1_host(n->ssl, n->name) != 1)
-		return fail_ssl(e, PSM_E_OS, n->where, "cannot set the name to check");
+		return fail_ssl(e, PSM_E_OS, "TLS", "cannot set the name to check");
 	return 0;
 }
 
@@ -402,11 +402,11 @@ set_peer_name(struct psm_net *n, struct psm_error *e)
 static int
 fail_tls_call(struct psm_net *n, int err, const char *what, struct psm_error *e)
 {
-	char subject[400], reason[256];
+	const char *subject = what;
+	char reason[256];
 	long verify = SSL_get_verify_result(n->ssl);
 	unsigned long qerr;
 
-	snprintf(subject, sizeof subject, "%s: %s", n->where, what);
 	if (verify != X509_V_OK) {
 		ERR_clear_error();
 		return psm_fail(e, PSM_E_NO, "%s: the server's certificate: %s", subject,
@@ -459,7 +459,7 @@ handshake(struct psm_net *n, uint64_t deadline, struct psm_error *e)
 	n->ssl = SSL_new(n->ctx);
 	bio = n->ssl != NULL ? BIO_new(n->bio_method) : NULL;
 	if (bio == NULL)
-		return fail_ssl(e, PSM_E_OS, n->where, "cannot start TLS");
+		return fail_ssl(e, PSM_E_OS, "TLS", "cannot start TLS");
 	BIO_set_data(bio, n);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(n->ssl, bio, bio);
@@ -475,7 +475,7 @@ handshake(struct psm_net *n, uint64_t deadline, struct psm_error *e)
 		if (w == 0)
 			return fail_timeout(n, e, "TLS handshake");
 		if (w == -2)
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		if (w < 0)
 			return fail_tls_call(n, err, "TLS handshake", e);
 	}
@@ -497,7 +497,7 @@ psm_net_connect(struct psm_net *n, struct psm_error *e)
 		if (err == ETIMEDOUT)
 			return fail_timeout(n, e, "connect");
 		errno = err;
-		return psm_fail_errno(e, "%s: connect", n->where);
+		return psm_fail_errno(e, "connect");
 	}
 	if (n->tls && handshake(n, deadline, e) < 0) {
 		psm_net_close(n);
@@ -526,12 +526,12 @@ write_plain(struct psm_net *n, const char *p, size_t len, struct psm_error *e)
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return psm_fail_errno(e, "%s: write", n->where);
+			return psm_fail_errno(e, "write");
 		switch (wait_fd(n->fd, POLLOUT, deadline)) {
 		case 0:
 			return fail_timeout(n, e, "write");
 		case -1:
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		}
 	}
 	return 0;
@@ -558,7 +558,7 @@ write_tls(struct psm_net *n, const char *p, size_t len, struct psm_error *e)
 		if (w == 0)
 			return fail_timeout(n, e, "write");
 		if (w == -2)
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		if (w < 0)
 			return fail_tls_call(n, err, "write", e);
 	}
@@ -569,7 +569,7 @@ int
 psm_net_write(struct psm_net *n, const void *p, size_t len, struct psm_error *e)
 {
 	if (n->fd < 0)
-		return psm_fail(e, PSM_E_OS, "%s: not connected", n->where);
+		return psm_fail(e, PSM_E_OS, "not connected");
 	if ((n->tls ? write_tls(n, p, len, e) : write_plain(n, p, len, e)) < 0) {
 		n->healthy = false;
 		return -1;
@@ -590,12 +590,12 @@ read_plain(struct psm_net *n, void *p, size_t cap, struct psm_error *e)
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return psm_fail_errno(e, "%s: read", n->where);
+			return psm_fail_errno(e, "read");
 		switch (wait_fd(n->fd, POLLIN, deadline)) {
 		case 0:
 			return fail_timeout(n, e, "waiting for an answer");
 		case -1:
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		}
 	}
 }
@@ -621,7 +621,7 @@ read_tls(struct psm_net *n, void *p, size_t cap, struct psm_error *e)
 		if (w == 0)
 			return fail_timeout(n, e, "waiting for an answer");
 		if (w == -2)
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		if (w < 0) {
 			/* OpenSSL 3 reports a TCP close without close_notify as an error. */
 			if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -639,7 +639,7 @@ psm_net_read(struct psm_net *n, void *p, size_t cap, struct psm_error *e)
 	ssize_t r;
 
 	if (n->fd < 0)
-		return psm_fail(e, PSM_E_OS, "%s: not connected", n->where);
+		return psm_fail(e, PSM_E_OS, "not connected");
 	r = n->tls ? read_tls(n, p, cap, e) : read_plain(n, p, cap, e);
 	if (r <= 0)
 		n->healthy = false;
@@ -676,9 +676,9 @@ check_peer_quiet(struct psm_net *n, struct psm_error *e)
 		    errno == EINTR)))
 			return 0;
 		if (r < 0)
-			return psm_fail_errno(e, "%s", n->where);
+			return psm_fail_errno(e, "connection");
 	}
-	return psm_fail(e, PSM_E_OS, "%s: the receiver closed the connection", n->where);
+	return psm_fail(e, PSM_E_OS, "the receiver closed the connection");
 }
 
 /* A reset or another error on the socket: -1 with e filled, else 0. */
@@ -689,10 +689,10 @@ check_socket_error(struct psm_net *n, struct psm_error *e)
 	socklen_t len = sizeof err;
 
 	if (getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return psm_fail_errno(e, "%s: getsockopt", n->where);
+		return psm_fail_errno(e, "getsockopt");
 	if (err != 0) {
 		errno = err;
-		return psm_fail_errno(e, "%s", n->where);
+		return psm_fail_errno(e, "connection");
 	}
 	return 0;
 }
@@ -704,20 +704,20 @@ drain(struct psm_net *n, struct psm_error *e)
 	int ms = 1, last = INT32_MAX;
 
 	if (n->fd < 0)
-		return psm_fail(e, PSM_E_OS, "%s: not connected", n->where);
+		return psm_fail(e, PSM_E_OS, "not connected");
 	for (;;) {
 		struct pollfd p = { .fd = n->fd, .events = POLLIN | POLLRDHUP };
 		int queued = 0, r;
 
 		if (ioctl(n->fd, SIOCOUTQ, &queued) < 0)
-			return psm_fail_errno(e, "%s: ioctl SIOCOUTQ", n->where);
+			return psm_fail_errno(e, "ioctl SIOCOUTQ");
 		/* After the count: a reset empties the queue, and shows here. */
 		r = poll(&p, 1, queued == 0 ? 0 : ms);
 		if (r < 0 && errno != EINTR)
-			return psm_fail_errno(e, "%s: poll", n->where);
+			return psm_fail_errno(e, "poll");
 		if (r > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
 			return check_socket_error(n, e) < 0 ? -1 :
-			    psm_fail(e, PSM_E_OS, "%s: the connection was lost", n->where);
+			    psm_fail(e, PSM_E_OS, "the connection was lost");
 		if (r > 0 && (p.revents & (POLLIN | POLLRDHUP)) && check_peer_quiet(n, e) < 0)
 			return -1;
 		if (queued == 0)
