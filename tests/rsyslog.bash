@@ -8,7 +8,9 @@
 #	$RSYSLOG_DIR/sd		the STRUCTURED-DATA, then a newline
 #
 # Byte for byte needs: global(maxMessageSize) large enough for psm's longest
-# lines (1 MiB and the header), set before the inputs are loaded;
+# lines (1 MiB and the header), set before the inputs are loaded, and
+# imtcp's maxFrameSize too (its default, 200000, cuts an octet-counted
+# frame: "frame too large ... change to octet stuffing");
 # parser.escapeControlCharactersOnReceive off (JSON lines hold none, but a
 # receiver that rewrites bytes would hide a sink that does); and "%msg%"
 # in a string template, which writes MSG as it was received.
@@ -69,7 +71,7 @@ rsyslog_write_conf() {
 	local mode=$1 input
 	case $mode in
 	tcp)
-		input='module(load="imtcp")
+		input='module(load="imtcp" maxFrameSize="2200000")
 input(type="imtcp" port="'$RSYSLOG_PORT'" address="127.0.0.1")' ;;
 	tls|tls-client)
 		local auth=anon
@@ -78,7 +80,7 @@ input(type="imtcp" port="'$RSYSLOG_PORT'" address="127.0.0.1")' ;;
 	defaultNetstreamDriverCAFile="'$RSYSLOG_CA'/ca.pem"
 	defaultNetstreamDriverCertFile="'$RSYSLOG_CA'/server.pem"
 	defaultNetstreamDriverKeyFile="'$RSYSLOG_CA'/server.key")
-module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="'$auth'")
+module(load="imtcp" maxFrameSize="2200000" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="'$auth'")
 input(type="imtcp" port="'$RSYSLOG_PORT'" address="127.0.0.1")' ;;
 	relp)
 		input='module(load="imrelp")
