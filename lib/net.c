@@ -228,8 +228,10 @@ load_client_cert(SSL_CTX *ctx, const struct psm_net_conf *c, struct psm_error *e
 	if (SSL_CTX_use_PrivateKey_file(ctx, c->key, SSL_FILETYPE_PEM) != 1)
 		return fail_ssl(e, PSM_E_OS, c->key, "cannot load the key (an encrypted key "
 		    "is not supported)");
-	if (SSL_CTX_check_private_key(ctx) != 1)
-		return fail_ssl(e, PSM_E_OS, c->key, "not the key of the certificate");
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		return psm_fail(e, PSM_E_OS, "%s: not the key of %s", c->key, c->cert);
+	}
 	return 0;
 }
 
@@ -395,6 +397,43 @@ set_peer_name(struct psm_net *n, struct psm_error *e)
 	return 0;
 }
 
+/* A TLS alert from the peer that refuses our certificate, or our lack of one. */
+static bool
+is_refusal(unsigned long err)
+{
+	int reason = ERR_GET_REASON(err);
+
+	return ERR_GET_LIB(err) == ERR_LIB_SSL && (reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+	    reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
+	    reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
+	    reason == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE ||
+	    reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
+	    reason == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED ||
+	    reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
+	    reason == SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+}
+
+/*
+ * In TLS 1.3 the server checks our certificate after the handshake is
+ * over for us: its refusal comes as an alert after it, and then the
+ * connection ends. When a write or a wait fails, the alert may be there
+ * to read: -1 with e filled (PSM_E_NO) if it is, else 0.
+ */
+static int
+peer_refused(struct psm_net *n, struct psm_error *e)
+{
+	char scratch[256];
+	size_t got = 0;
+	int r;
+
+	ERR_clear_error();
+	r = SSL_read_ex(n->ssl, scratch, sizeof scratch, &got);
+	if (r != 1 && SSL_get_error(n->ssl, r) == SSL_ERROR_SSL && is_refusal(ERR_peek_error()))
+		return fail_ssl(e, PSM_E_NO, "the server refused our certificate", "refused");
+	ERR_clear_error();
+	return 0;
+}
+
 /*
  * After a failed TLS call: the error (PSM_E_NO for a certificate that
  * failed its check, or a TLS alert saying the peer refused ours).
@@ -405,7 +444,6 @@ fail_tls_call(struct psm_net *n, int err, const char *what, struct psm_error *e)
 	const char *subject = what;
 	char reason[256];
 	long verify = SSL_get_verify_result(n->ssl);
-	unsigned long qerr;
 
 	if (verify != X509_V_OK) {
 		ERR_clear_error();
@@ -420,17 +458,8 @@ fail_tls_call(struct psm_net *n, int err, const char *what, struct psm_error *e)
 	}
 	if (err == SSL_ERROR_ZERO_RETURN)
 		return psm_fail(e, PSM_E_OS, "%s: connection closed by the peer", subject);
-	qerr = ERR_peek_error();
-	if (ERR_GET_LIB(qerr) == ERR_LIB_SSL) {
-		int reason_code = ERR_GET_REASON(qerr);
-		/* The peer's alerts about our certificate: its no. */
-		if (reason_code == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
-		    reason_code == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
-		    reason_code == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
-		    reason_code == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
-		    reason_code == SSL_R_TLSV1_ALERT_ACCESS_DENIED)
-			return fail_ssl(e, PSM_E_NO, subject, "");
-	}
+	if (is_refusal(ERR_peek_error()))
+		return fail_ssl(e, PSM_E_NO, subject, "refused");
 	return psm_fail(e, PSM_E_OS, "%s: %s", subject,
 	    ssl_reason(reason, sizeof reason, "TLS failed"));
 }
@@ -559,8 +588,14 @@ write_tls(struct psm_net *n, const char *p, size_t len, struct psm_error *e)
 			return fail_timeout(n, e, "write");
 		if (w == -2)
 			return psm_fail_errno(e, "poll");
-		if (w < 0)
+		if (w < 0) {
+			int saved = n->bio_errno;
+
+			if (peer_refused(n, e) < 0)
+				return -1;
+			n->bio_errno = saved;
 			return fail_tls_call(n, err, "write", e);
+		}
 	}
 	return 0;
 }
@@ -665,6 +700,8 @@ check_peer_quiet(struct psm_net *n, struct psm_error *e)
 		ERR_clear_error();
 		r = SSL_read_ex(n->ssl, scratch, sizeof scratch, &got);
 		err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(n->ssl, r);
+		if (err == SSL_ERROR_SSL && is_refusal(ERR_peek_error()))
+			return fail_ssl(e, PSM_E_NO, "the server refused our certificate", "refused");
 		ERR_clear_error();
 		if (err == SSL_ERROR_NONE || err == SSL_ERROR_WANT_READ ||
 		    err == SSL_ERROR_WANT_WRITE)
@@ -716,7 +753,7 @@ drain(struct psm_net *n, struct psm_error *e)
 		if (r < 0 && errno != EINTR)
 			return psm_fail_errno(e, "poll");
 		if (r > 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
-			return check_socket_error(n, e) < 0 ? -1 :
+			return (n->tls && peer_refused(n, e) < 0) || check_socket_error(n, e) < 0 ? -1 :
 			    psm_fail(e, PSM_E_OS, "the connection was lost");
 		if (r > 0 && (p.revents & (POLLIN | POLLRDHUP)) && check_peer_quiet(n, e) < 0)
 			return -1;
