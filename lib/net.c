@@ -538,6 +538,20 @@ psm_net_connect(struct psm_net *n, struct psm_error *e)
 
 /* ---- writing and reading ---- */
 
+/*
+ * A reader of answers acknowledges at once: a server that answers in
+ * small writes with Nagle's algorithm on (imrelp) waits for our ACK before
+ * its next answer, and a delayed ACK (40 ms) would pace a whole window.
+ * Linux turns quick ACKs off again by itself, so this is asked per read.
+ */
+static void
+quick_ack(struct psm_net *n)
+{
+	int one = 1;
+
+	(void)setsockopt(n->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 static int
 write_plain(struct psm_net *n, const char *p, size_t len, struct psm_error *e)
 {
@@ -620,8 +634,10 @@ read_plain(struct psm_net *n, void *p, size_t cap, struct psm_error *e)
 	for (;;) {
 		ssize_t r = recv(n->fd, p, cap, 0);
 
-		if (r >= 0)
+		if (r >= 0) {
+			quick_ack(n);
 			return r;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
