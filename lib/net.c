@@ -729,7 +729,7 @@ check_peer_quiet(struct psm_net *n, struct psm_error *e)
 		    errno == EINTR)))
 			return 0;
 		if (r < 0)
-			return psm_fail_errno(e, "connection");
+			return psm_fail_errno(e, "connection lost");
 	}
 	return psm_fail(e, PSM_E_OS, "the receiver closed the connection");
 }
@@ -745,7 +745,7 @@ check_socket_error(struct psm_net *n, struct psm_error *e)
 		return psm_fail_errno(e, "getsockopt");
 	if (err != 0) {
 		errno = err;
-		return psm_fail_errno(e, "connection");
+		return psm_fail_errno(e, "connection lost");
 	}
 	return 0;
 }
