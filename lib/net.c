@@ -313,6 +313,7 @@ psm_net_close(struct psm_net *n)
 		n->fd = -1;
 	}
 	n->healthy = false;
+	n->bio_errno = 0;
 	ERR_clear_error();
 }
 
@@ -441,26 +442,26 @@ peer_refused(struct psm_net *n, struct psm_error *e)
 static int
 fail_tls_call(struct psm_net *n, int err, const char *what, struct psm_error *e)
 {
-	const char *subject = what;
 	char reason[256];
 	long verify = SSL_get_verify_result(n->ssl);
 
 	if (verify != X509_V_OK) {
 		ERR_clear_error();
-		return psm_fail(e, PSM_E_NO, "%s: the server's certificate: %s", subject,
+		return psm_fail(e, PSM_E_NO, "%s: the server's certificate: %s", what,
 		    X509_verify_cert_error_string(verify));
 	}
 	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
 		if (n->bio_errno == 0)
-			return psm_fail(e, PSM_E_OS, "%s: connection closed by the peer", subject);
+			return psm_fail(e, PSM_E_OS, "%s: connection closed by the peer", what);
 		errno = n->bio_errno;
-		return psm_fail_errno(e, "%s", subject);
+		return psm_fail_errno(e, "%s", what);
 	}
 	if (err == SSL_ERROR_ZERO_RETURN)
-		return psm_fail(e, PSM_E_OS, "%s: connection closed by the peer", subject);
+		return psm_fail(e, PSM_E_OS, "%s: connection closed by the peer", what);
 	if (is_refusal(ERR_peek_error()))
-		return fail_ssl(e, PSM_E_NO, subject, "refused");
-	return psm_fail(e, PSM_E_OS, "%s: %s", subject,
+		return psm_fail(e, PSM_E_NO, "%s: the server refused our certificate: %s", what,
+		    ssl_reason(reason, sizeof reason, "refused"));
+	return psm_fail(e, PSM_E_OS, "%s: %s", what,
 	    ssl_reason(reason, sizeof reason, "TLS failed"));
 }
 

@@ -276,7 +276,7 @@ take_lone(struct psm_sink *s, const struct relp_frame *f, void *ctx, struct psm_
 		return psm_fail(e, PSM_E_OS, "the server answered command %" PRIu32
 		    ", which waits for no answer", f->txnr);
 	w->got = true;
-	w->code = rsp_code(f);
+	w->code = f->len == 0 ? 0 : rsp_code(f);	/* close's answer may be empty */
 	if (w->code < 0)
 		return psm_fail(e, PSM_E_OS, "the server's answer has no code");
 	w->syslog = offers_syslog(f);
