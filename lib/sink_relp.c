@@ -84,6 +84,15 @@ digits(const char *p, size_t n, size_t max, uint32_t *value)
 	return i;
 }
 
+static int
+fail_no_frame(const char *p, size_t n, struct psm_error *e)
+{
+	char q[HEADER_MAX * 4 + 4];
+
+	psm_quote(q, sizeof q, p, n < HEADER_MAX ? n : HEADER_MAX);
+	return psm_fail(e, PSM_E_OS, "the server sent no RELP frame: \"%s\"", q);
+}
+
 /*
  * A frame at the start of p (n bytes): 1 and *used when one is whole, 0
  * when more bytes are needed, -1 (e filled) when these are no frame.
@@ -110,7 +119,10 @@ parse_frame(const char *p, size_t n, struct relp_frame *f, size_t *used, struct 
 	k = digits(p + i + 1, n - i - 1, 9, &len);
 	if (k == n - i - 1)
 		return 0;
-	if (k == 0 || len > RSP_MAX)
+	if (len > RSP_MAX)
+		return psm_fail(e, PSM_E_OS, "the server sent a frame of %" PRIu32 " bytes "
+		    "(at most %d are taken)", len, RSP_MAX);
+	if (k == 0)
 		goto bad;
 	i += 1 + k;
 	if (len > 0) {
@@ -128,11 +140,8 @@ parse_frame(const char *p, size_t n, struct relp_frame *f, size_t *used, struct 
 	f->len = len;
 	*used = i + len + 1;
 	return 1;
-bad:;
-	char q[HEADER_MAX * 4 + 4];
-
-	psm_quote(q, sizeof q, p, n < HEADER_MAX ? n : HEADER_MAX);
-	return psm_fail(e, PSM_E_OS, "the server sent no RELP frame: \"%s\"", q);
+bad:
+	return fail_no_frame(p, n, e);
 }
 
 /* An rsp's code (its DATA's first 3 digits, then a space or the end). */
