@@ -100,8 +100,14 @@ input(type="imrelp" port="'$RSYSLOG_PORT'" address="127.0.0.1" maxDataSize="2m")
 	CONF
 }
 
+# Listening: ss(8) asks without connecting; without iproute2, a connection
+# (on fd 4: bats has fd 3) that rsyslogd sees open and close.
 rsyslog_listening() {
-	ss -Hltn "sport = :$RSYSLOG_PORT" 2>/dev/null | grep -q .
+	if command -v ss >/dev/null; then
+		ss -Hltn "sport = :$RSYSLOG_PORT" 2>/dev/null | grep -q .
+	else
+		(exec 4<>"/dev/tcp/127.0.0.1/$RSYSLOG_PORT") 2>/dev/null
+	fi
 }
 
 # rsyslog_start MODE [DIR]: configure and start; returns once it listens.
