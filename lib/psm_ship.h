@@ -106,9 +106,14 @@ void psm_ship_batch_free(struct psm_ship_batch *b);
  * syslog+tcp/tls frames by octet counting (RFC 6587) and RELP carries as is.
  */
 #define PSM_SYSLOG_SDID "psm@32473"
+#define PSM_SYSLOG_APP "psm"		/* APP-NAME of the sinks' messages */
+/* Appends the message to out. */
 void psm_syslog_format(struct psm_buf *out, const struct psm_ship_line *l, const char *host,
     const char *app, int64_t sec, long usec);
 size_t psm_syslog_header_len(const struct psm_ship_line *l, const char *host, const char *app);
+/* The syslog and RELP sinks' check(): the message within s->conf.max_message. */
+int psm_syslog_check(const struct psm_sink *s, const struct psm_ship_line *l,
+    struct psm_error *e);
 
 /*
  * net.c: TCP connections with deadlines (non-blocking sockets and poll),
