@@ -4,18 +4,18 @@
  * failure (psm-ship delivers at least once) adds no row.
  *
  * A batch is one transaction, sent as one simple query:
- *     BEGIN; COPY pg_temp.psm_stage FROM STDIN (FORMAT binary);
- *     SAVEPOINT psm_fresh; INSERT INTO psm_lines SELECT ... FROM pg_temp.psm_stage;
+ *     BEGIN; COPY psm_lines (...) FROM STDIN (FORMAT binary); COMMIT
+ * and only when a row is there already (unique_violation: a batch sent
+ * again after a failure) does a second query take the rows that are new,
+ * through a temporary staging table (ON COMMIT DELETE ROWS, made at the
+ * first need on a connection), since COPY cannot skip a row:
+ *     ROLLBACK; BEGIN; CREATE TEMP TABLE IF NOT EXISTS psm_stage ...;
+ *     COPY pg_temp.psm_stage FROM STDIN (FORMAT binary);
+ *     INSERT INTO psm_lines SELECT ... FROM pg_temp.psm_stage ON CONFLICT (id) DO NOTHING;
  *     COMMIT
- * The rows go into a temporary staging table (ON COMMIT DELETE ROWS, made
- * once per connection) because COPY cannot skip rows already there. The
- * plain INSERT takes a third less of the server's time than INSERT ... ON
- * CONFLICT DO NOTHING, whose speculative insertion probes the index and
- * writes more WAL for every row; so it goes first, and only when a row
- * is there already (unique_violation: a batch sent again) does a second
- * query take the rows that are new:
- *     ROLLBACK TO SAVEPOINT psm_fresh;
- *     INSERT ... ON CONFLICT (id) DO NOTHING; COMMIT
+ * Staging every batch cost the server a third more (COPY into the staging
+ * table, then the INSERT ... SELECT row by row) and ON CONFLICT more again
+ * (speculative insertion probes the index and writes more WAL a row).
  * send() returns 0 only once the COMMIT has answered "COMMIT". COPY's
  * binary format costs the server half of what text does (no parsing of
  * uuid, bigint and bytea's hex), and the hash computed here spares the
@@ -57,7 +57,6 @@
 
 struct pg {
 	PGconn *conn;
-	bool staged;			/* the staging table exists on this connection */
 	/* The URL's hosts, with the addresses found at the first connection. */
 	char *url_host, *url_port, *url_hostaddr;
 	bool resolved;
@@ -86,25 +85,23 @@ static const char create_table[] =
     "CREATE INDEX IF NOT EXISTS psm_lines_sid_seq ON psm_lines (sid, seq);"
     "COMMIT";
 
-static const char create_stage[] =
-    "CREATE TEMP TABLE psm_stage ("
-    " id bytea, line text, sid uuid, seq bigint, type text, t bigint,"
-    " host text, file text, file_line bigint, stream uuid, stream_line bigint)"
-    " ON COMMIT DELETE ROWS";
-
 #define PG_COLUMNS "id, line, sid, seq, type, t, host, file, file_line, stream, stream_line"
 #define PG_NCOLUMNS 11
-#define PG_INSERT "INSERT INTO psm_lines (" PG_COLUMNS ") SELECT " PG_COLUMNS \
-    " FROM pg_temp.psm_stage"
+#define PG_COPY "FROM STDIN (FORMAT binary);"
 static const char batch_sql[] =
     "BEGIN;"
-    "COPY pg_temp.psm_stage FROM STDIN (FORMAT binary);"
-    "SAVEPOINT psm_fresh;"
-    PG_INSERT ";"
+    "COPY psm_lines (" PG_COLUMNS ") " PG_COPY
     "COMMIT";
 static const char batch_again_sql[] =
-    "ROLLBACK TO SAVEPOINT psm_fresh;"
-    PG_INSERT " ON CONFLICT (id) DO NOTHING;"
+    "ROLLBACK;"
+    "BEGIN;"
+    "CREATE TEMP TABLE IF NOT EXISTS psm_stage ("
+    " id bytea, line text, sid uuid, seq bigint, type text, t bigint,"
+    " host text, file text, file_line bigint, stream uuid, stream_line bigint)"
+    " ON COMMIT DELETE ROWS;"
+    "COPY pg_temp.psm_stage " PG_COPY
+    "INSERT INTO psm_lines (" PG_COLUMNS ") SELECT " PG_COLUMNS " FROM pg_temp.psm_stage"
+    " ON CONFLICT (id) DO NOTHING;"
     "COMMIT";
 
 /* ---- Waiting on the connection's socket ---- */
@@ -540,10 +537,9 @@ prepare_tables(struct psm_sink *s, struct psm_error *e)
 	if (run(s, "SELECT to_regclass('psm_lines') IS NULL", "cannot look for table psm_lines",
 	    missing, sizeof missing, e) < 0)
 		return -1;
-	if (strcmp(missing, "t") == 0 &&
-	    run(s, create_table, "cannot create table psm_lines", NULL, 0, e) < 0)
-		return -1;
-	return run(s, create_stage, "cannot create the staging table", NULL, 0, e);
+	if (strcmp(missing, "t") == 0)
+		return run(s, create_table, "cannot create table psm_lines", NULL, 0, e);
+	return 0;
 }
 
 static int
@@ -593,7 +589,6 @@ pg_connect(struct psm_sink *s, struct psm_error *e)
 	}
 	if (prepare_tables(s, e) < 0)
 		goto fail;
-	pg->staged = true;
 	s->connected = true;
 	return 0;
 fail:
@@ -610,7 +605,6 @@ pg_disconnect(struct psm_sink *s)
 	if (pg->conn)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
-	pg->staged = false;
 	s->connected = false;
 }
 
@@ -755,6 +749,17 @@ encode_batch(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_erro
 
 /* ---- Sending ---- */
 
+/*
+ * libpq refused COPY data: either the connection is gone, or the server
+ * ended the COPY with an error (a row it refused), which is the query's
+ * next result.
+ */
+static int
+copy_refused(struct psm_sink *s, struct psm_error *e)
+{
+	return PQstatus(((struct pg *)s->impl)->conn) == CONNECTION_OK ? 0 : lost(s, e);
+}
+
 static int
 put_copy(struct psm_sink *s, struct psm_error *e)
 {
@@ -766,7 +771,7 @@ put_copy(struct psm_sink *s, struct psm_error *e)
 		size_t n = pg->copy.len - off < PG_COPY_CHUNK ? pg->copy.len - off : PG_COPY_CHUNK;
 
 		if ((r = PQputCopyData(pg->conn, pg->copy.data + off, (int)n)) < 0)
-			return lost(s, e);
+			return copy_refused(s, e);
 		if (r == 1)
 			off += n;
 		else if (flush_out(s, e) < 0)	/* 0: libpq's buffer is full */
@@ -776,15 +781,15 @@ put_copy(struct psm_sink *s, struct psm_error *e)
 		if (flush_out(s, e) < 0)
 			return -1;
 	if (r < 0)
-		return lost(s, e);
+		return copy_refused(s, e);
 	return flush_out(s, e);
 }
 
 /*
  * Send one of the batch's queries, the COPY's data if it asks for it, and
  * read every result: 0 once it committed. A unique_violation sets *again
- * (when again is not NULL) instead of failing: the rows wait in the
- * staging table, in a transaction that batch_again_sql takes up.
+ * (when again is not NULL) instead of failing: batch_again_sql ends the
+ * transaction and sends the rows again, the new ones to stay.
  */
 static int
 batch_query(struct psm_sink *s, const char *sql, bool *again, struct psm_error *e)
