@@ -548,7 +548,7 @@ pg_connect(struct psm_sink *s, struct psm_error *e)
 	struct pg *pg = s->impl;
 	char pw[PG_PASSWORD_MAX + 2];
 	char timeout[24];
-	const char *kw[10], *val[10];
+	const char *kw[12], *val[12];
 	int n = 0;
 
 	if (s->connected)
@@ -560,8 +560,14 @@ pg_connect(struct psm_sink *s, struct psm_error *e)
 	/* libpq's connect_timeout, in whole seconds (at least 2, its minimum). */
 	snprintf(timeout, sizeof timeout, "%" PRIu64, (timeout_of(s) + 999999) / 1000000 < 2 ? 2 :
 	    (timeout_of(s) + 999999) / 1000000);
-	/* The URL is expanded where dbname is: what comes after it wins. */
+	/*
+	 * The URL is expanded where dbname is: it overrides what comes before
+	 * (defaults), what comes after overrides it. No GSSAPI encryption
+	 * unless the URL asks for it: "prefer" looks for Kerberos credentials
+	 * in files at every connection, for nothing on most sites.
+	 */
 	kw[n] = "fallback_application_name", val[n++] = "psm-ship";
+	kw[n] = "gssencmode", val[n++] = "disable";
 	kw[n] = "dbname", val[n++] = s->conf.url;
 	kw[n] = "client_encoding", val[n++] = "UTF8";
 	kw[n] = "connect_timeout", val[n++] = timeout;
@@ -962,7 +968,14 @@ psm_sink_pg_new(struct psm_sink *s, struct psm_error *e)
 	if ((opts = PQconninfoParse(url, &err)) == NULL) {
 		char q[200];
 		const char *m = err ? err : "out of memory";
+		/* libpq may quote the URL, and a password can hide in it, percent-encoded. */
+		const char *quoted = strstr(m, url);
 		size_t n = strcspn(m, "\n");
+		if (quoted && (size_t)(quoted - m) < n) {
+			n = (size_t)(quoted - m);
+			while (n > 0 && strchr(" :\"", m[n - 1]))
+				n--;
+		}
 		psm_quote(q, sizeof q, m, n);
 		PQfreemem(err);
 		return psm_fail(e, PSM_E_USAGE, "the PostgreSQL URL: %s", q);
