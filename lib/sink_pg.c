@@ -968,14 +968,16 @@ psm_sink_pg_new(struct psm_sink *s, struct psm_error *e)
 	if ((opts = PQconninfoParse(url, &err)) == NULL) {
 		char q[200];
 		const char *m = err ? err : "out of memory";
-		/* libpq may quote the URL, and a password can hide in it, percent-encoded. */
-		const char *quoted = strstr(m, url);
+		/*
+		 * libpq may quote the URL or a value of it, where a password can
+		 * hide, percent-encoded: only keywords are shown.
+		 */
+		const char *quoted = strstr(m, ": \"");
 		size_t n = strcspn(m, "\n");
-		if (quoted && (size_t)(quoted - m) < n) {
+		bool keyword = strncmp(m, "invalid URI query parameter", 27) == 0 ||
+		    strncmp(m, "invalid connection option", 25) == 0;
+		if (!keyword && quoted && (size_t)(quoted - m) < n)
 			n = (size_t)(quoted - m);
-			while (n > 0 && strchr(" :\"", m[n - 1]))
-				n--;
-		}
 		psm_quote(q, sizeof q, m, n);
 		PQfreemem(err);
 		return psm_fail(e, PSM_E_USAGE, "the PostgreSQL URL: %s", q);
