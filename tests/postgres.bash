@@ -84,6 +84,7 @@ pg_run() {
 		return 1
 	fi
 	PG_PID=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+	export PG_PID
 }
 
 pg_psql() {
