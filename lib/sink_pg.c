@@ -55,7 +55,7 @@
 #define PG_TIMEOUT_DEFAULT (30 * UINT64_C(1000000))
 #define PG_PASSWORD_MAX 1023		/* bytes in a password file; more is refused */
 #define PG_COPY_CHUNK 65536		/* bytes handed to PQputCopyData at a time */
-#define PG_ADVISORY_KEY "8103229405398624624"	/* "psm-ship" as a bigint: who creates the table */
+#define PG_ADVISORY_KEY "8102940196546832752"	/* "psm-ship" as a bigint: who creates the table */
 
 struct pg {
 	PGconn *conn;
@@ -402,12 +402,24 @@ poll_connection(struct psm_sink *s, struct psm_error *e)
 	}
 }
 
+/* The hosts libpq is given: one entry per address, in three lists that go in step. */
+struct hostlist {
+	struct psm_buf host, addr, port;
+	size_t n;
+};
+
 static void
-add_item(struct psm_buf *list, const char *p, size_t n)
+add_entry(struct hostlist *l, const char *host, size_t hostlen, const char *addr,
+    const char *port, size_t portlen)
 {
-	if (list->len)
-		psm_buf_addc(list, ',');
-	psm_buf_add(list, p, n);
+	if (l->n++ > 0) {
+		psm_buf_addc(&l->host, ',');
+		psm_buf_addc(&l->addr, ',');
+		psm_buf_addc(&l->port, ',');
+	}
+	psm_buf_add(&l->host, host, hostlen);
+	psm_buf_adds(&l->addr, addr);
+	psm_buf_add(&l->port, port, portlen);
 }
 
 /* Item i of a comma-separated list (libpq's lists have no escapes). */
@@ -445,7 +457,7 @@ static int
 resolve_hosts(struct psm_sink *s, struct psm_error *e)
 {
 	struct pg *pg = s->impl;
-	struct psm_buf hosts = { 0 }, addrs = { 0 }, ports = { 0 };
+	struct hostlist l = { 0 };
 	size_t nhosts, nports;
 	bool any_name = false, any_addr = false;
 	char why[160] = "";
@@ -459,16 +471,14 @@ resolve_hosts(struct psm_sink *s, struct psm_error *e)
 	for (size_t i = 0; i < nhosts; i++) {
 		size_t hl, pl = 0;
 		const char *h = list_item(pg->url_host, i, &hl);
-		const char *p = nports == nhosts ? list_item(pg->url_port, i, &pl) : NULL;
+		const char *p = nports == nhosts ? list_item(pg->url_port, i, &pl) : "";
 		char name[NI_MAXHOST];
 		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 		struct addrinfo *res;
 		int rc;
 
 		if (hl == 0 || h[0] == '/' || h[0] == '@' || hl >= sizeof name) {
-			add_item(&hosts, h, hl);
-			add_item(&addrs, "", 0);
-			add_item(&ports, p ? p : "", pl);
+			add_entry(&l, h, hl, "", p, pl);	/* a socket: nothing to resolve */
 			continue;
 		}
 		any_name = true;
@@ -486,28 +496,26 @@ resolve_hosts(struct psm_sink *s, struct psm_error *e)
 			if (getnameinfo(a->ai_addr, a->ai_addrlen, ip, sizeof ip, NULL, 0,
 			    NI_NUMERICHOST) != 0)
 				continue;
-			add_item(&hosts, h, hl);
-			add_item(&addrs, ip, strlen(ip));
-			add_item(&ports, p ? p : "", pl);
+			add_entry(&l, h, hl, ip, p, pl);
 			any_addr = true;
 		}
 		freeaddrinfo(res);
 	}
 	if (any_name && !any_addr) {
-		psm_buf_free(&hosts);
-		psm_buf_free(&addrs);
-		psm_buf_free(&ports);
+		psm_buf_free(&l.host);
+		psm_buf_free(&l.addr);
+		psm_buf_free(&l.port);
 		return psm_fail(e, PSM_E_OS, "%s: cannot resolve %s", s->where, why);
 	}
-	psm_buf_addc(&hosts, '\0');
-	psm_buf_addc(&addrs, '\0');
-	psm_buf_addc(&ports, '\0');
-	pg->host = hosts.data;
-	pg->hostaddr = addrs.data;
+	psm_buf_addc(&l.host, '\0');
+	psm_buf_addc(&l.addr, '\0');
+	psm_buf_addc(&l.port, '\0');
+	pg->host = l.host.data;
+	pg->hostaddr = l.addr.data;
 	if (nports == nhosts)
-		pg->port = ports.data;
+		pg->port = l.port.data;		/* one port per host: one per address now */
 	else
-		psm_buf_free(&ports);
+		psm_buf_free(&l.port);		/* none, or one for all: as the URL says */
 	pg->resolved = true;
 	return 0;
 }
@@ -938,20 +946,57 @@ option(PQconninfoOption *opts, const char *name)
 	return NULL;
 }
 
-/* The destination for messages: user, hosts, port, database; nothing else. */
+/*
+ * The destination for messages: user, hosts and ports, database; nothing
+ * else. A socket's directory goes in the query, as libpq reads it.
+ */
 static void
 set_where(struct psm_sink *s, PQconninfoOption *opts)
 {
 	const char *user = option(opts, "user"), *host = option(opts, "host");
 	const char *port = option(opts, "port"), *db = option(opts, "dbname");
 	bool socket = host && (host[0] == '/' || host[0] == '@');
-	char raw[512];
+	size_t nhosts = host ? list_len(host) : 0, nports = port ? list_len(port) : 0;
+	struct psm_buf w = { 0 };
 
-	snprintf(raw, sizeof raw, "postgresql://%s%s%s%s%s/%s%s%s%s%s", user ? user : "",
-	    user ? "@" : "", host && !socket ? host : "", port && !socket ? ":" : "",
-	    port && !socket ? port : "", db ? db : "", socket ? "?host=" : "",
-	    socket ? host : "", socket && port ? "&port=" : "", socket && port ? port : "");
-	psm_quote(s->where, sizeof s->where, raw, strlen(raw));
+	psm_buf_adds(&w, "postgresql://");
+	if (user) {
+		psm_buf_adds(&w, user);
+		psm_buf_addc(&w, '@');
+	}
+	for (size_t i = 0; host && !socket && i < nhosts; i++) {
+		size_t hl, pl = 0;
+		const char *h = list_item(host, i, &hl);
+		const char *p = nports == nhosts ? list_item(port, i, &pl) :
+		    nports == 1 ? port : "";
+		bool v6 = memchr(h, ':', hl) != NULL;
+		if (i > 0)
+			psm_buf_addc(&w, ',');
+		if (v6)
+			psm_buf_addc(&w, '[');
+		psm_buf_add(&w, h, hl);
+		if (v6)
+			psm_buf_addc(&w, ']');
+		if (nports == 1)
+			pl = strlen(p);
+		if (pl > 0) {
+			psm_buf_addc(&w, ':');
+			psm_buf_add(&w, p, pl);
+		}
+	}
+	psm_buf_addc(&w, '/');
+	if (db)
+		psm_buf_adds(&w, db);
+	if (socket) {
+		psm_buf_adds(&w, "?host=");
+		psm_buf_adds(&w, host);
+		if (port) {
+			psm_buf_adds(&w, "&port=");
+			psm_buf_adds(&w, port);
+		}
+	}
+	psm_quote(s->where, sizeof s->where, w.data, w.len);
+	psm_buf_free(&w);
 }
 
 int
