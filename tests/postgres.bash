@@ -1,4 +1,4 @@
-# A throwaway PostgreSQL 15 for the tests of psm-ship's PostgreSQL sink.
+# A throwaway PostgreSQL server for the tests of psm-ship's PostgreSQL sink.
 # Load it after helpers.bash (it uses wait_for and free_port):
 #
 #   pg_start [DIR]     initdb in DIR (by default a new /tmp/psm-pg.XXXXXX) and start the
@@ -22,7 +22,11 @@
 # goes down; SIGKILL of the server leaves the written pages in the kernel's cache, so crash
 # recovery after pg_kill runs as it would with fsync on.
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# The server's programs: PostgreSQL 15 (Debian 12's), else the newest installed.
+if [ -z "${PG_BIN:-}" ]; then
+	PG_BIN=/usr/lib/postgresql/15/bin
+	[ -x "$PG_BIN/postgres" ] || PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+fi
 PG_PASSWORD='Pg-s3cret-9Lr'	# the test role's password, for SCRAM over TCP
 
 # pg_require: skip unless the server's programs are installed.
