@@ -95,11 +95,21 @@ pg_psql() {
 	"$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$PG_URL" -c "$1"
 }
 
+# pg_postmaster: the running postmaster's pid, from postmaster.pid (a test's
+# pg_restart runs in another process than teardown_file: PG_PID may be old).
+pg_postmaster() {
+	local p
+	p=$(head -n 1 "${PG_DIR:-/nonexistent}/data/postmaster.pid" 2>/dev/null) || return 0
+	[ -z "$p" ] || ! kill -0 "$p" 2>/dev/null || echo "$p"
+}
+
 # pg_procs: the postmaster and its children (backends, checkpointer, walwriter ...).
 pg_procs() {
-	[ -n "${PG_PID:-}" ] || return 0
-	echo "$PG_PID"
-	ps -o pid= --ppid "$PG_PID" 2>/dev/null || true
+	local pm
+	pm=$(pg_postmaster)
+	[ -n "$pm" ] || return 0
+	echo "$pm"
+	ps -o pid= --ppid "$pm" 2>/dev/null || true
 }
 
 pg_gone() {
@@ -110,9 +120,11 @@ pg_gone() {
 }
 
 pg_stop() {
-	[ -n "${PG_PID:-}" ] || return 0
-	kill -INT "$PG_PID" 2>/dev/null || true
-	wait_for 60 pg_gone "$PG_PID"
+	local pm
+	pm=$(pg_postmaster)
+	[ -n "$pm" ] || return 0
+	kill -INT "$pm" 2>/dev/null || true
+	wait_for 60 pg_gone "$pm"
 	PG_PID=
 }
 
@@ -132,22 +144,22 @@ pg_restart() {
 }
 
 pg_pause() {
-	# shellcheck disable=SC2046
-	kill -STOP $(pg_procs)
+	local procs
+	procs=$(pg_procs)
+	# shellcheck disable=SC2086
+	[ -z "$procs" ] || kill -STOP $procs
 }
 
 pg_resume() {
 	local procs
 	procs=$(pg_procs)
 	# shellcheck disable=SC2086
-	kill -CONT $procs 2>/dev/null || true
+	[ -z "$procs" ] || kill -CONT $procs 2>/dev/null || true
 }
 
 pg_teardown() {
-	if [ -n "${PG_PID:-}" ]; then
-		pg_resume
-		pg_kill
-	fi
+	pg_resume
+	pg_kill
 	[ -z "${PG_DIR:-}" ] || rm -rf "$PG_DIR"
 	PG_DIR=
 }

@@ -2,9 +2,16 @@
  * test-sink-pg.c: the PostgreSQL sink without a server: URLs refused (a
  * password never echoed), where, the lines check() refuses, the password
  * file's checks, and connections that fail or hang bounded by the timeout.
- * The sink against a real server is tested by psm-ship's tests
- * (tests/postgres.bash).
+ * With arguments it is a shipper for tests/sink-pg.bats, which runs it
+ * against a real server (tests/postgres.bash):
+ *     test-sink-pg ship URL FILE BATCH [retry]
+ * sends FILE's lines in batches of BATCH lines, as psm-ship does: on
+ * PSM_E_OS (with retry) it disconnects, waits, connects and sends the
+ * same batch again. Environment: PSM_TEST_TIMEOUT (microseconds),
+ * PSM_TEST_PASSWORD_FILE. Errors go to stderr as "KIND: message"; the
+ * exit status is psm_exit_status()'s.
  */
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -208,9 +215,120 @@ test_silent_server(void)
 	close(l);
 }
 
-int
-main(void)
+/* The lines of a file, parsed as psm-ship would. */
+static size_t
+read_lines(const char *path, struct psm_buf *text, struct psm_ship_line **v)
 {
+	struct psm_lines r;
+	struct psm_error e;
+	const char *line;
+	size_t len, n = 0, cap = 0, *off = NULL;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		err(PSM_EXIT_OS, "%s", path);
+	psm_lines_init(&r, fd, path);
+	while (psm_lines_next(&r, &line, &len) == PSM_LINE_OK) {
+		off = xpsm_grow(off, &cap, n + 1, sizeof *off);
+		off[n++] = text->len;
+		psm_buf_add(text, line, len);
+	}
+	psm_lines_free(&r);
+	close(fd);
+	*v = xmalloc((n ? n : 1) * sizeof **v);
+	for (size_t i = 0; i < n; i++) {
+		struct psm_ship_line *l = &(*v)[i];
+		struct psm_event ev;
+
+		memset(l, 0, sizeof *l);
+		l->line = text->data + off[i];
+		l->len = (i + 1 < n ? off[i + 1] : text->len) - off[i];
+		if (psm_event_parse(&ev, l->line, l->len, &e) < 0)
+			errx(PSM_EXIT_DATA, "%s:%zu: %s", path, i + 1, e.msg);
+		memcpy(l->sid, ev.sid, sizeof l->sid);
+		memcpy(l->type, ev.type, sizeof l->type);
+		l->seq = ev.seq;
+		l->t = ev.t;
+		l->lineno = i + 1;
+	}
+	free(off);
+	return n;
+}
+
+static void
+report(const char *what, const struct psm_error *e)
+{
+	static const char *const kinds[] = { "?", "NO", "USAGE", "DATA", "OS" };
+
+	fprintf(stderr, "%s: %s: %s\n", what, kinds[e->kind <= PSM_E_OS ? e->kind : 0], e->msg);
+}
+
+/* Connect, or with retry, keep trying every 100 ms. */
+static int
+connect_retrying(struct psm_sink *s, bool retry, struct psm_error *e)
+{
+	while (s->ops->connect(s, e) < 0) {
+		report("connect", e);
+		if (!retry || e->kind != PSM_E_OS)
+			return -1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+static int
+ship(const char *url, const char *path, size_t batch, bool retry)
+{
+	struct psm_buf text = { 0 };
+	struct psm_ship_line *v;
+	size_t n = read_lines(path, &text, &v);
+	struct psm_sink s;
+	struct psm_error e;
+	int rc = 0;
+
+	memset(&s, 0, sizeof s);
+	s.conf.url = url;
+	s.conf.host = "shipper1";
+	s.conf.password_file = getenv("PSM_TEST_PASSWORD_FILE");
+	s.conf.timeout = getenv("PSM_TEST_TIMEOUT") ? strtoull(getenv("PSM_TEST_TIMEOUT"), NULL, 10) :
+	    5000000;
+	if (psm_sink_pg_new(&s, &e) < 0) {
+		report("new", &e);
+		return psm_exit_status(&e);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		if (s.ops->check(&s, &v[i], &e) < 0)
+			rc = -1;
+	if (rc == 0)
+		rc = connect_retrying(&s, retry, &e);
+	for (size_t i = 0; i < n && rc == 0; i += batch) {
+		struct psm_ship_batch b = { .v = v + i, .n = n - i < batch ? n - i : batch,
+			.file = path };
+		for (size_t j = 0; j < b.n; j++)
+			b.bytes += b.v[j].len;
+		while ((rc = s.ops->send(&s, &b, &e)) < 0 && retry && e.kind == PSM_E_OS) {
+			report("send", &e);
+			s.ops->disconnect(&s);
+			usleep(100000);
+			if ((rc = connect_retrying(&s, retry, &e)) < 0)
+				break;
+		}
+	}
+	if (rc < 0)
+		report("ship", &e);
+	else
+		printf("shipped %zu lines\n", n);
+	s.ops->free(&s);
+	free(v);
+	psm_buf_free(&text);
+	return rc < 0 ? psm_exit_status(&e) : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 5 && strcmp(argv[1], "ship") == 0)
+		return ship(argv[2], argv[3], strtoul(argv[4], NULL, 10), argc > 5);
 	test_urls();
 	test_check();
 	test_password_file();
