@@ -294,6 +294,8 @@ ship(const char *url, const char *path, size_t batch, bool retry)
 	    5000000;
 	if (psm_sink_pg_new(&s, &e) < 0) {
 		report("new", &e);
+		free(v);
+		psm_buf_free(&text);
 		return psm_exit_status(&e);
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
