@@ -23,6 +23,13 @@
  * uuid, bigint and bytea's hex), and the hash computed here spares the
  * server 2 to 4 microseconds a row that sha256() took it.
  *
+ * The server's work a row (the heap, two indexes, WAL) is what limits:
+ * on a 2-core machine, client and server on it, fsync and
+ * synchronous_commit on, 100,000 lines of 230 bytes went at 70,000 lines/s
+ * in batches of 1000, 100,000 lines/s in batches of 5000 to 10000, and
+ * 80,000 to 90,000 into a table of a million rows. Batches of a few
+ * thousand lines are best: each is a commit (a WAL flush).
+ *
  * libpq runs non-blocking: the connection by PQconnectStartParams and
  * PQconnectPoll, queries by PQsendQuery, PQputCopyData, PQflush and
  * PQconsumeInput, every wait a poll() on PQsocket bounded by the timeout,
