@@ -27,6 +27,7 @@ run_libtest() {
 @test "lib: redact: the checks and entropy; rule files' errors by line; built-in secrets masked in any split, live or after close, escape sequences and UTF-8 kept whole; prompt answers; blocks" { run_libtest test-redact; }
 @test "lib: term: requests and control strings dropped, the screen's sequences kept, any split, bounded, visible input" { run_libtest test-term; }
 @test "lib: syslog: RFC 5424 messages exact, NILVALUE, header fields printable and cut, SD values escaped, MSG byte for byte, the header's length, the longest message" { run_libtest test-syslog; }
+@test "lib: sink-pg: URLs with a password refused unechoed, where, lines a text column cannot hold, the password file checked, a silent server bounded by the timeout" { run_libtest test-sink-pg; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
