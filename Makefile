@@ -19,7 +19,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact
+PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
 MAN5 = man/psm-stream.5 man/psm-redact.5

@@ -1,6 +1,6 @@
 # bash completion for the psm commands                      -*- shell-script -*-
 # One file, installed under the name of each command (psm-record, psm-replay,
-# psm-keygen, psm-seal, psm-verify, psm-redact).
+# psm-keygen, psm-seal, psm-verify, psm-redact, psm-ship).
 # It uses bash-completion's helpers when they are loaded, plain compgen if not.
 
 # _psm_files [-d]: files (or directories only) matching the current word.
@@ -195,6 +195,31 @@ _psm()
 		$split || _psm_options_or_files '-r --rules --enable --disable --prompt --hold-time
 		    --report --list-rules -v --verbose --no-sandbox -h --help -V --version'
 		;;
+	psm-ship)
+		case $prev in
+		-t | --to)
+			COMPREPLY=($(compgen -W 'file: syslog+tcp:// syslog+tls:// relp:// postgresql://' \
+			    -- "$cur"))
+			[[ $cur == file:* ]] && COMPREPLY=($(compgen -P file: -f -- "${cur#file:}"))
+			compopt -o nospace 2>/dev/null
+			return
+			;;
+		-s | --state)
+			COMPREPLY=($(compgen -d -- "$cur"))
+			return
+			;;
+		--ca | --cert | --key | --password-file)
+			_psm_files
+			return
+			;;
+		--retry-for | --timeout | --batch | --max-message | --server-name)
+			return	# a duration (500ms, 30s, 1m), a number, a host name
+			;;
+		esac
+		$split || _psm_options_or_files '-t --to -s --state -f --follow --retry-for --timeout
+		    --batch --max-message --ca --cert --key --server-name --password-file -v --verbose
+		    --no-sandbox -h --help -V --version'
+		;;
 	psm-verify)
 		case $prev in
 		-p | --pubkey)
@@ -206,6 +231,6 @@ _psm()
 		;;
 	esac
 } &&
-	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact
+	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship
 
 # ex: filetype=sh

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: record a scripted session (no terminal needed), list it, play
-# it back, mask the secret it printed, seal and verify it, and say where
-# the recording is.
+# it back, mask the secret it printed, seal and verify it, ship it to a
+# file store, and say where the recording is.
 set -eu
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/.."
@@ -42,4 +42,12 @@ echo "== the same stream with one byte changed"
 sed '3s/hello/jello/' "$sealed" > demo/tampered.jsonl
 "$bin/psm-verify" -p "$key.pub" demo/tampered.jsonl || echo "(psm-verify exit status $?)"
 echo
-echo "The recording is in $(pwd)/$out, masked in $(pwd)/$clean, sealed in $(pwd)/$sealed"
+store=demo/store.jsonl
+echo "== psm-ship --state demo/ship-state --to file:$store -v $sealed (twice: the second has nothing new)"
+rm -rf demo/ship-state "$store"
+"$bin/psm-ship" --state demo/ship-state --to "file:$store" -v "$sealed"
+"$bin/psm-ship" --state demo/ship-state --to "file:$store" -v "$sealed"
+"$bin/psm-verify" -p "$key.pub" "$store"
+echo
+echo "The recording is in $(pwd)/$out, masked in $(pwd)/$clean, sealed in $(pwd)/$sealed,"
+echo "shipped to $(pwd)/$store"

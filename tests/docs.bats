@@ -320,7 +320,7 @@ examples_run() {
 
 @test "completions/_psm: every option of --help is described, for each command" {
 	local cmd fn o opts specs
-	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship; do
 		fn=_${cmd//-/_}
 		specs=$(zsh_specs "$fn")
 		[ -n "$specs" ] || fail "completions/_psm has no $fn"
@@ -331,7 +331,7 @@ examples_run() {
 		done
 	done
 	run head -n 1 "$ROOT/completions/_psm"
-	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact'
+	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship'
 }
 
 @test "completions/_psm: zsh -n finds no syntax error" {
@@ -443,4 +443,40 @@ examples_run() {
 
 @test "psm-redact.5: the EXAMPLES run, and its rules files are read" {
 	examples_run psm-redact.5
+}
+
+@test "psm-ship.1: mandoc -Tlint has no warning" {
+	lint_ok psm-ship.1
+}
+
+@test "psm-ship.1: every option of --help is documented in OPTIONS" {
+	options_documented psm-ship psm-ship.1
+}
+
+@test "completions/psm.bash: every option of psm-ship --help is offered" {
+	local opts
+	opts=$(help_options psm-ship)
+	completes_to psm-ship - '=>' $opts
+}
+
+@test "completions/psm.bash: psm-ship offers the destinations after --to, files after file:, directories after --state" {
+	mkdir -p state.d
+	touch store.jsonl ca.pem
+	completes_to psm-ship --to '' '=>' file: syslog+tcp:// syslog+tls:// relp:// postgresql://
+	completes_to psm-ship --to sys '=>' syslog+tcp:// syslog+tls://
+	completes_to psm-ship --to file:st '=>' file:state.d file:store.jsonl
+	completes_to psm-ship --state st '=>' state.d
+	completes_to psm-ship --ca c '=>' ca.pem
+	local mode
+	for mode in $(completion_modes); do
+		[ "$mode" = plain ] && mode=
+		run what_completes $mode psm-ship --retry-for ''
+		assert_output ''
+		run what_completes $mode psm-ship --batch ''
+		assert_output ''
+	done
+}
+
+@test "psm-ship.1: the EXAMPLES run" {
+	examples_run psm-ship.1
 }
