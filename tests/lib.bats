@@ -28,6 +28,7 @@ run_libtest() {
 @test "lib: term: requests and control strings dropped, the screen's sequences kept, any split, bounded, visible input" { run_libtest test-term; }
 @test "lib: syslog: RFC 5424 messages exact, NILVALUE, header fields printable and cut, SD values escaped, MSG byte for byte, the header's length, the longest message" { run_libtest test-syslog; }
 @test "lib: sink-pg: URLs with a password refused unechoed, where, lines a text column cannot hold, the password file checked, a silent server bounded by the timeout" { run_libtest test-sink-pg; }
+@test "lib: ship-state: saved, read back, locked, refused when malformed; a rotation found by inode, a copytruncate by the last line's hash, a file gone; sealed streams counted; durations in ms" { run_libtest test-ship-state; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
