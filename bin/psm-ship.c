@@ -35,6 +35,7 @@
 #define BACKOFF_FIRST (100 * UINT64_C(1000))		/* microseconds */
 #define BACKOFF_MAX (10 * UINT64_C(1000000))
 #define FOLLOW_POLL (200 * UINT64_C(1000))		/* how often a followed file is looked at */
+#define ROTATED_QUIET 2					/* seconds: see rotated_done() */
 #define PROGRESS_EVERY (500 * UINT64_C(1000))
 #define PROGRESS_BACKLOG (4 * 1024 * 1024)		/* bytes behind before a progress line shows */
 
@@ -557,8 +558,22 @@ acknowledged(struct shipper *sh, struct source *src, struct psm_error *e)
 /* ---- a source's run ---------------------------------------------------- */
 
 /*
- * A rotated file read to its end: its last line, if not whole, will never
- * be (its writer has moved on); say so, then go on with the path.
+ * Whether a rotated file read to its end is done with: a writer that had
+ * it open may still add to it after the rename, so it is done once it has
+ * not changed for ROTATED_QUIET seconds. Until then the path waits (the
+ * next run, or the next look with --follow).
+ */
+static bool
+rotated_done(const struct source *src)
+{
+	struct stat sb;
+
+	return fstat(src->fd, &sb) < 0 || time(NULL) - sb.st_mtime >= ROTATED_QUIET;
+}
+
+/*
+ * A rotated file done with: its last line, if not whole, will never be;
+ * say so, then go on with the path from its start.
  */
 static int
 finish_rotated(struct shipper *sh, struct source *src, struct psm_error *e)
@@ -587,8 +602,10 @@ look_again(struct shipper *sh, struct source *src, struct psm_error *e)
 		src->at_end = false;
 		return 0;
 	}
-	if (src->then_path)
-		return finish_rotated(sh, src, e);
+	if (src->then_path) {
+		src->at_end = false;
+		return rotated_done(src) ? finish_rotated(sh, src, e) : 0;
+	}
 	close_reading(src);
 	return open_source(sh, src, e);
 }
@@ -622,7 +639,7 @@ step(struct shipper *sh, struct source *src)
 		src->done = true;
 		return sh->batch.n > 0;
 	}
-	if (src->at_end && src->then_path && src->rd.end == src->rd.start) {
+	if (src->at_end && src->then_path && rotated_done(src)) {
 		if (finish_rotated(sh, src, &e) < 0) {
 			report(sh, &e);
 			src->done = true;
