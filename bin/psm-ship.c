@@ -57,6 +57,7 @@ struct source {
 	bool have_state;
 	char *reading;			/* the file read now: path, or where the old one went */
 	bool then_path;			/* reading a rotated file: the path comes after it */
+	bool copy;			/* that file is a copy (copytruncate): no writer has it */
 	int fd;
 	struct psm_lines rd;
 	uint64_t offset;		/* the next byte to read from it */
@@ -340,7 +341,7 @@ open_source(struct shipper *sh, struct source *src, struct psm_error *e)
 	char *old;
 
 	src->at_end = false;
-	src->then_path = false;
+	src->then_path = src->copy = false;
 	if (src->is_stdin) {
 		src->reading = xstrdup("-");
 		src->fd = STDIN_FILENO;
@@ -358,7 +359,10 @@ open_source(struct shipper *sh, struct source *src, struct psm_error *e)
 		if (sh->opt->verbose)
 			fprintf(stderr, "psm-ship: %s: rotated: the rest of %s first\n", src->name, old);
 		src->then_path = true;
-		return open_reading(sh, src, old, src->st.offset, e);
+		if (open_reading(sh, src, old, src->st.offset, e) < 0)
+			return -1;
+		src->copy = src->fd >= 0 && (src->dev != src->st.dev || src->ino != src->st.ino);
+		return 0;
 	case PSM_SHIP_LOST:
 		fprintf(stderr, "psm-ship: %s: the file shipped up to line %" PRIu64 " is gone or "
 		    "was rewritten, and no copy of it is next to it: what it had after that line "
@@ -541,7 +545,7 @@ acknowledged(struct shipper *sh, struct source *src, struct psm_error *e)
 	const struct psm_ship_line *last = &sh->batch.v[sh->batch.n - 1];
 
 	src->lines += sh->batch.n;
-	src->bytes += sh->batch.bytes;
+	src->bytes += sh->batch.bytes + sh->batch.n;	/* with their newlines, as in the file */
 	sh->lines += sh->batch.n;
 	sh->bytes += sh->batch.bytes + sh->batch.n;
 	if (src->is_stdin)
@@ -568,7 +572,7 @@ rotated_done(const struct source *src)
 {
 	struct stat sb;
 
-	return fstat(src->fd, &sb) < 0 || time(NULL) - sb.st_mtime >= ROTATED_QUIET;
+	return src->copy || fstat(src->fd, &sb) < 0 || time(NULL) - sb.st_mtime >= ROTATED_QUIET;
 }
 
 /*
