@@ -70,6 +70,7 @@ struct source {
 struct shipper {
 	struct options *opt;
 	struct psm_sink sink;
+	char *state_to;			/* the destination as the states name it */
 	char host[256];
 	struct psm_ship_batch batch;
 	struct psm_buf text;		/* the batch's lines */
@@ -282,6 +283,24 @@ absolute(const char *name)
 	char *p = xmalloc(n);
 	snprintf(p, n, "%s/%s", cwd, name);
 	return p;
+}
+
+/*
+ * The destination as the states know it: a file store by its absolute
+ * path, as the files are, so that file:store from two directories is two
+ * destinations.
+ */
+static char *
+state_destination(const struct psm_sink *sink)
+{
+	if (strcmp(sink->scheme, "file") != 0)
+		return xstrdup(sink->where);
+	char *path = absolute(sink->where + strlen("file:"));
+	size_t n = strlen("file:") + strlen(path) + 1;
+	char *to = xmalloc(n);
+	snprintf(to, n, "file:%s", path);
+	free(path);
+	return to;
 }
 
 static void
@@ -679,7 +698,7 @@ open_sources(struct shipper *sh, struct source *src, int n, const char *state_di
 		src[i].is_stdin = strcmp(src[i].name, "-") == 0;
 		src[i].path = absolute(src[i].name);
 		if (!src[i].is_stdin && psm_ship_state_open(&src[i].st, state_dir, src[i].path,
-		    sh->sink.where, &e) < 0) {
+		    sh->state_to, &e) < 0) {
 			report(sh, &e);
 			src[i].done = true;
 			continue;
@@ -744,6 +763,7 @@ main(int argc, char **argv)
 	opt.conf.host = sh.host;
 	if (psm_sink_new(&sh.sink, &opt.conf, &e) < 0)
 		xpsm_die(&e);
+	sh.state_to = state_destination(&sh.sink);
 	if (opt.state_dir != NULL)
 		snprintf(state_dir, sizeof state_dir, "%s", opt.state_dir);
 	else if (psm_ship_state_dir(state_dir, sizeof state_dir, &e) < 0)
@@ -771,6 +791,7 @@ main(int argc, char **argv)
 	}
 	free(src);
 	psm_sink_free(&sh.sink);
+	free(sh.state_to);
 	psm_ship_batch_free(&sh.batch);
 	psm_buf_free(&sh.text);
 	if (stop_signal > 0 && sh.status == 0 && !opt.follow)
