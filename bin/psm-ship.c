@@ -502,7 +502,9 @@ confine(struct shipper *sh)
 		SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
 		SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg),
 		SCMP_SYS(recvmsg), SCMP_SYS(shutdown), SCMP_SYS(uname), SCMP_SYS(getuid),
-		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction), -1,
+		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction),
+		SCMP_SYS(restart_syscall),	/* a sleep stopped (SIGSTOP, ^Z) and continued */
+		-1,
 	};
 	struct psm_error e;
 
