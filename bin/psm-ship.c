@@ -623,7 +623,8 @@ look_again(struct shipper *sh, struct source *src, struct psm_error *e)
 		src->reading = NULL;
 		return open_source(sh, src, e);
 	}
-	if (psm_followed_state(src->fd, src->reading) == PSM_FOLLOWED_OK && !src->then_path) {
+	if (psm_followed_state(src->fd, src->reading) == PSM_FOLLOWED_OK && !src->then_path &&
+	    psm_ship_state_matches(&src->st, src->fd)) {	/* not truncated and written again */
 		src->at_end = false;
 		return 0;
 	}
