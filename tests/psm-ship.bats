@@ -32,17 +32,18 @@ ship() {
 	psm-ship --state state --to file:store "$@"
 }
 
-# state_of FILE [TO]: the state file of FILE for TO (file:store), named by
-# the first 32 hex digits of SHA-256(absolute path NUL destination).
+# state_of FILE [STORE]: the state file of FILE for file:STORE (store), named
+# by the first 32 hex digits of SHA-256(FILE's absolute path NUL file:STORE's
+# absolute path).
 state_of() {
 	local h
-	h=$(printf '%s\0%s' "$PWD/$1" "${2:-file:store}" | sha256sum | cut -c 1-32)
+	h=$(printf '%s\0%s' "$PWD/$1" "file:$PWD/${2:-store}" | sha256sum | cut -c 1-32)
 	echo "state/$h.state"
 }
 
-# state_value FILE KEY [TO]: a key's value in FILE's state (for TO).
+# state_value FILE KEY [STORE]: a key's value in FILE's state (for file:STORE).
 state_value() {
-	sed -n "s/^$2 //p" "$(state_of "$1" "${3:-file:store}")"
+	sed -n "s/^$2 //p" "$(state_of "$1" "${3:-store}")"
 }
 
 # mount_tmpfs DIR SIZE [OPTIONS]: a small tmpfs at DIR, unmounted in teardown.
@@ -409,6 +410,23 @@ stop_follow() {
 	cmp s.jsonl store
 }
 
+@test "psm-ship: file:PATH relative is a store in the current directory: another directory's is another destination" {
+	gen 1 5 > s.jsonl
+	mkdir a b
+	(cd a && psm-ship --state ../state --to file:store "$BATS_TEST_TMPDIR/s.jsonl")
+	(cd b && psm-ship --state ../state --to file:store "$BATS_TEST_TMPDIR/s.jsonl")
+	cmp s.jsonl a/store
+	cmp s.jsonl b/store
+	[ -f "$(state_of s.jsonl a/store)" ]
+	[ -f "$(state_of s.jsonl b/store)" ]
+	# and file:/abs/store is the same destination as file:store from its directory
+	gen 6 7 >> s.jsonl
+	run -0 psm-ship --state state --to "file://$PWD/a/store" s.jsonl
+	cmp s.jsonl a/store
+	run -0 --separate-stderr psm-ship --state state --to file:a/store -v s.jsonl
+	assert_stderr --partial 'psm-ship: s.jsonl: 0 lines (0 bytes) to file:a/store'
+}
+
 @test "psm-ship: a second run on the same state while one holds it exits 1 and ships nothing" {
 	gen 1 10 > s.jsonl
 	run -0 ship s.jsonl
@@ -420,7 +438,7 @@ stop_follow() {
 	flock -n 5
 	run -1 --separate-stderr ship s.jsonl
 	exec 5<&-
-	assert_stderr "psm-ship: $lock: another psm-ship is shipping $PWD/s.jsonl to file:store"
+	assert_stderr "psm-ship: $lock: another psm-ship is shipping $PWD/s.jsonl to file:$PWD/store"
 	gen 1 10 | cmp - store
 	# the lock is for this file and destination only
 	run -0 psm-ship --state state --to file:other s.jsonl
@@ -469,6 +487,22 @@ stop_follow() {
 	assert_output 0
 	gen 1 40 | cmp - store
 	[ "$(state_value s.jsonl lines)" = 5 ]	# s.jsonl holds 36 to 40
+}
+
+@test "psm-ship --follow: stopped while its file is copied, truncated and written past where it was, then continued" {
+	gen 1 10 > s.jsonl
+	follow s.jsonl
+	wait_for 10 cmp -s s.jsonl store
+	kill -STOP "$FOLLOW_PID"	# asleep between two looks: continued, the sleep is restarted
+	gen 11 12 >> s.jsonl
+	cp s.jsonl s.jsonl.1
+	: > s.jsonl
+	gen 13 60 >> s.jsonl
+	[ "$(stat -c %s s.jsonl)" -gt "$(stat -c %s s.jsonl.1)" ]
+	kill -CONT "$FOLLOW_PID"
+	gen 1 60 > want
+	wait_for 10 cmp -s want store || fail "store: $(diff want store); $(cat follow.err)"
+	stop_follow
 }
 
 @test "psm-ship --follow: a half line is shipped once its newline comes" {
@@ -566,7 +600,7 @@ stop_follow() {
 	assert_stderr --partial 'psm-ship: gave up after 1.0 s: file:ro/store: ro/store: Read-only file system'
 	assert_stderr --partial 'retrying in'
 	[ ! -e ro/store ]
-	[ ! -e "$(state_of s.jsonl file:ro/store)" ]
+	[ ! -e "$(state_of s.jsonl ro/store)" ]
 	mount -o remount,rw ro
 	run -0 psm-ship --state state --to file:ro/store s.jsonl
 	cmp s.jsonl ro/store
@@ -584,7 +618,7 @@ stop_follow() {
 	[ $((n % 100)) -eq 0 ]	# whole batches only
 	ends_with_newline small/store
 	head -n "$n" s.jsonl | cmp - small/store
-	[ "$(state_value s.jsonl lines file:small/store)" = "$n" ]
+	[ "$(state_value s.jsonl lines small/store)" = "$n" ]
 	# with room: everything, nothing missing or doubled
 	mount -o remount,size=1m small
 	run -0 --separate-stderr psm-ship --state state --to file:small/store --batch 100 s.jsonl
