@@ -57,6 +57,7 @@ struct source {
 	bool have_state;
 	char *reading;			/* the file read now: path, or where the old one went */
 	bool then_path;			/* reading a rotated file: the path comes after it */
+	bool copy;			/* that file is a copy (copytruncate): no writer has it */
 	int fd;
 	struct psm_lines rd;
 	uint64_t offset;		/* the next byte to read from it */
@@ -69,6 +70,7 @@ struct source {
 struct shipper {
 	struct options *opt;
 	struct psm_sink sink;
+	char *state_to;			/* the destination as the states name it */
 	char host[256];
 	struct psm_ship_batch batch;
 	struct psm_buf text;		/* the batch's lines */
@@ -283,6 +285,24 @@ absolute(const char *name)
 	return p;
 }
 
+/*
+ * The destination as the states know it: a file store by its absolute
+ * path, as the files are, so that file:store from two directories is two
+ * destinations.
+ */
+static char *
+state_destination(const struct psm_sink *sink)
+{
+	if (strcmp(sink->scheme, "file") != 0)
+		return xstrdup(sink->where);
+	char *path = absolute(sink->where + strlen("file:"));
+	size_t n = strlen("file:") + strlen(path) + 1;
+	char *to = xmalloc(n);
+	snprintf(to, n, "file:%s", path);
+	free(path);
+	return to;
+}
+
 static void
 close_reading(struct source *src)
 {
@@ -340,7 +360,7 @@ open_source(struct shipper *sh, struct source *src, struct psm_error *e)
 	char *old;
 
 	src->at_end = false;
-	src->then_path = false;
+	src->then_path = src->copy = false;
 	if (src->is_stdin) {
 		src->reading = xstrdup("-");
 		src->fd = STDIN_FILENO;
@@ -358,7 +378,10 @@ open_source(struct shipper *sh, struct source *src, struct psm_error *e)
 		if (sh->opt->verbose)
 			fprintf(stderr, "psm-ship: %s: rotated: the rest of %s first\n", src->name, old);
 		src->then_path = true;
-		return open_reading(sh, src, old, src->st.offset, e);
+		if (open_reading(sh, src, old, src->st.offset, e) < 0)
+			return -1;
+		src->copy = src->fd >= 0 && (src->dev != src->st.dev || src->ino != src->st.ino);
+		return 0;
 	case PSM_SHIP_LOST:
 		fprintf(stderr, "psm-ship: %s: the file shipped up to line %" PRIu64 " is gone or "
 		    "was rewritten, and no copy of it is next to it: what it had after that line "
@@ -479,7 +502,9 @@ confine(struct shipper *sh)
 		SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
 		SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg),
 		SCMP_SYS(recvmsg), SCMP_SYS(shutdown), SCMP_SYS(uname), SCMP_SYS(getuid),
-		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction), -1,
+		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction),
+		SCMP_SYS(restart_syscall),	/* a sleep stopped (SIGSTOP, ^Z) and continued */
+		-1,
 	};
 	struct psm_error e;
 
@@ -541,7 +566,7 @@ acknowledged(struct shipper *sh, struct source *src, struct psm_error *e)
 	const struct psm_ship_line *last = &sh->batch.v[sh->batch.n - 1];
 
 	src->lines += sh->batch.n;
-	src->bytes += sh->batch.bytes;
+	src->bytes += sh->batch.bytes + sh->batch.n;	/* with their newlines, as in the file */
 	sh->lines += sh->batch.n;
 	sh->bytes += sh->batch.bytes + sh->batch.n;
 	if (src->is_stdin)
@@ -568,7 +593,7 @@ rotated_done(const struct source *src)
 {
 	struct stat sb;
 
-	return fstat(src->fd, &sb) < 0 || time(NULL) - sb.st_mtime >= ROTATED_QUIET;
+	return src->copy || fstat(src->fd, &sb) < 0 || time(NULL) - sb.st_mtime >= ROTATED_QUIET;
 }
 
 /*
@@ -598,7 +623,8 @@ look_again(struct shipper *sh, struct source *src, struct psm_error *e)
 		src->reading = NULL;
 		return open_source(sh, src, e);
 	}
-	if (psm_followed_state(src->fd, src->reading) == PSM_FOLLOWED_OK && !src->then_path) {
+	if (psm_followed_state(src->fd, src->reading) == PSM_FOLLOWED_OK && !src->then_path &&
+	    psm_ship_state_matches(&src->st, src->fd)) {	/* not truncated and written again */
 		src->at_end = false;
 		return 0;
 	}
@@ -675,7 +701,7 @@ open_sources(struct shipper *sh, struct source *src, int n, const char *state_di
 		src[i].is_stdin = strcmp(src[i].name, "-") == 0;
 		src[i].path = absolute(src[i].name);
 		if (!src[i].is_stdin && psm_ship_state_open(&src[i].st, state_dir, src[i].path,
-		    sh->sink.where, &e) < 0) {
+		    sh->state_to, &e) < 0) {
 			report(sh, &e);
 			src[i].done = true;
 			continue;
@@ -740,6 +766,7 @@ main(int argc, char **argv)
 	opt.conf.host = sh.host;
 	if (psm_sink_new(&sh.sink, &opt.conf, &e) < 0)
 		xpsm_die(&e);
+	sh.state_to = state_destination(&sh.sink);
 	if (opt.state_dir != NULL)
 		snprintf(state_dir, sizeof state_dir, "%s", opt.state_dir);
 	else if (psm_ship_state_dir(state_dir, sizeof state_dir, &e) < 0)
@@ -767,6 +794,7 @@ main(int argc, char **argv)
 	}
 	free(src);
 	psm_sink_free(&sh.sink);
+	free(sh.state_to);
 	psm_ship_batch_free(&sh.batch);
 	psm_buf_free(&sh.text);
 	if (stop_signal > 0 && sh.status == 0 && !opt.follow)

@@ -120,3 +120,67 @@ vg() {
 	run -3 --separate-stderr vg "$PSM_BIN/psm-redact" --no-sandbox -r bad.rules s.jsonl
 	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
 }
+
+@test "valgrind: psm-ship to a file store, across a rotation, a copytruncate, a bad line, --follow and stdin, leaks nothing" {
+	gen() {
+		awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++) printf "{\"sid\":\"9143c952-6c1d-4b7e-a0f3-2d6e8b1c4f05\",\"seq\":%d,\"t\":%d,\"type\":\"out\",\"data\":\"line %d\\r\\n\"}\n", i, i, i }'
+	}
+	ship() { vg "$PSM_BIN/psm-ship" --no-sandbox --state state --to file:store "$@"; }
+	gen 1 50 > s.jsonl
+	run -0 --separate-stderr ship --batch 7 -v s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	# a rotation by rename, a half line at the end of the rotated file
+	gen 51 60 >> s.jsonl
+	printf '{"sid":' >> s.jsonl
+	mv s.jsonl s.jsonl.1
+	touch -d '1 minute ago' s.jsonl.1
+	gen 61 70 > s.jsonl
+	run -0 --separate-stderr ship --batch 7 s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	# a copytruncate
+	gen 71 75 >> s.jsonl
+	cp s.jsonl s.jsonl-2
+	: > s.jsonl
+	gen 76 80 >> s.jsonl
+	run -0 --separate-stderr ship s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	gen 1 80 | cmp - store
+	# a bad line, a missing file, a corrupted state
+	printf '{"sid":1}\n' >> s.jsonl
+	run -4 --separate-stderr ship s.jsonl missing.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	sed -i 's/^lines .*/lines x/' state/*.state
+	run -3 --separate-stderr ship s.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	# a sealed stream, open in the state across two runs, then sealed
+	psm-keygen -o k --no-passphrase
+	psm-record --no-pty -o rec.jsonl -- echo one </dev/null >/dev/null
+	psm-seal -k k.key --every 2 rec.jsonl > sealed.jsonl
+	head -n 3 sealed.jsonl > open.jsonl
+	run -0 --separate-stderr ship open.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	tail -n +4 sealed.jsonl >> open.jsonl
+	run -0 --separate-stderr ship open.jsonl
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	# --follow, ended by SIGTERM
+	gen 1 5 > f.jsonl
+	valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+		--error-exitcode=99 "$PSM_BIN/psm-ship" --no-sandbox --state state --to file:followed --follow f.jsonl \
+		2>follow.err 3>&- &
+	pid=$!
+	wait_for 30 cmp -s f.jsonl followed
+	gen 6 8 >> f.jsonl
+	wait_for 30 cmp -s f.jsonl followed
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat follow.err)"
+	[[ $(cat follow.err) != *==* ]] || fail "valgrind: $(cat follow.err)"
+	gen 1 8 | cmp - followed
+	# standard input, whole and with a half line at its end
+	run -0 --separate-stderr bash -c "$(declare -f gen vg); gen 1 20 | vg '$PSM_BIN/psm-ship' --no-sandbox --state state --to file:piped -"
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	gen 1 20 | cmp - piped
+	run -3 --separate-stderr bash -c "$(declare -f gen vg); { gen 1 2; printf '{'; } | vg '$PSM_BIN/psm-ship' --no-sandbox --state state --to file:piped2 -"
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+}
