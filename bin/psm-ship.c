@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,7 +78,6 @@ struct shipper {
 	uint64_t end_offset;		/* of the batch's last line in its file */
 	uint64_t last_start;
 	int status;
-	bool sandboxed;
 	bool halt;			/* the destination failed or refused: nothing more goes */
 	uint64_t started, lines, bytes, retries;
 	uint64_t backlog, progress_at;	/* bytes behind at the start; the last progress line */
@@ -272,16 +272,36 @@ show_progress(struct shipper *sh, bool force)
 
 /* ---- sources ----------------------------------------------------------- */
 
+/*
+ * name as an absolute path, its directory resolved (./s.jsonl and s.jsonl
+ * are one file, one state); the name itself is kept, so that a rotation
+ * that moves a link is not followed into its target.
+ */
+static char *
+join(const char *dir, const char *base)
+{
+	size_t n = strlen(dir) + strlen(base) + 2;
+	char *p = xmalloc(n);
+
+	snprintf(p, n, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", base);
+	return p;
+}
+
 static char *
 absolute(const char *name)
 {
-	char cwd[4096];
+	char *d = xstrdup(name), *b = xstrdup(name), cwd[4096];
+	char *dir = realpath(dirname(d), NULL), *p;
 
-	if (name[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
-		return xstrdup(name);
-	size_t n = strlen(cwd) + strlen(name) + 2;
-	char *p = xmalloc(n);
-	snprintf(p, n, "%s/%s", cwd, name);
+	if (dir != NULL)
+		p = join(dir, basename(b));
+	else if (name[0] != '/' && getcwd(cwd, sizeof cwd) != NULL)
+		p = join(cwd, name);
+	else
+		p = xstrdup(name);
+	free(dir);
+	free(d);
+	free(b);
 	return p;
 }
 
@@ -301,6 +321,13 @@ state_destination(const struct psm_sink *sink)
 	snprintf(to, n, "file:%s", path);
 	free(path);
 	return to;
+}
+
+/* The file being read, for messages: as the user named it, or where a rotated one is. */
+static const char *
+shown(const struct source *src)
+{
+	return src->then_path ? src->reading : src->name;
 }
 
 static void
@@ -407,7 +434,7 @@ take_line(struct shipper *sh, struct source *src, const char *line, size_t len,
 	struct psm_ship_line *l;
 
 	if (psm_event_parse(&ev, line, len, e) < 0) {
-		psm_error_prefix(e, "%s:%" PRIu64, src->reading, src->rd.lineno);
+		psm_error_prefix(e, "%s:%" PRIu64, shown(src), src->rd.lineno);
 		return -1;
 	}
 	size_t at = sh->text.len;
@@ -423,7 +450,7 @@ take_line(struct shipper *sh, struct source *src, const char *line, size_t len,
 	if (psm_sink_check(&sh->sink, l, e) < 0) {
 		sh->batch.n--;
 		sh->text.len = at;
-		psm_error_prefix(e, "%s:%" PRIu64, src->reading, src->rd.lineno);
+		psm_error_prefix(e, "%s:%" PRIu64, shown(src), src->rd.lineno);
 		return -1;
 	}
 	psm_ship_state_place(&src->st, &ev, l);
@@ -466,9 +493,9 @@ fill_batch(struct shipper *sh, struct source *src, struct psm_error *e)
 			continue;
 		case PSM_LINE_TOOLONG:
 			return psm_fail(e, PSM_E_DATA, "%s:%" PRIu64 ": line longer than %zu bytes",
-			    src->reading, src->rd.lineno, (size_t)PSM_SEALED_LINE_MAX);
+			    shown(src), src->rd.lineno, (size_t)PSM_SEALED_LINE_MAX);
 		case PSM_LINE_ERROR:
-			return psm_fail_errno(e, "%s", src->reading);
+			return psm_fail_errno(e, "%s", shown(src));
 		case PSM_LINE_WAIT:	/* a pipe with nothing to read: what there is goes now */
 			if (sh->batch.n > 0)
 				return 0;
@@ -491,7 +518,12 @@ fill_batch(struct shipper *sh, struct source *src, struct psm_error *e)
 
 /* ---- delivery ---------------------------------------------------------- */
 
-/* The calls a connected psm-ship makes: files (state, rotation), sockets (reconnects). */
+/*
+ * Before a line is read: what shipping needs and no more. Files (the
+ * state, rotated files found later), sockets (connections made and made
+ * again: name resolution, when a sink needs it, is done before this),
+ * and none of exec, ptrace, mount and the rest.
+ */
 static void
 confine(struct shipper *sh)
 {
@@ -502,17 +534,15 @@ confine(struct shipper *sh)
 		SCMP_SYS(getsockopt), SCMP_SYS(setsockopt), SCMP_SYS(getsockname),
 		SCMP_SYS(getpeername), SCMP_SYS(sendto), SCMP_SYS(recvfrom), SCMP_SYS(sendmsg),
 		SCMP_SYS(recvmsg), SCMP_SYS(shutdown), SCMP_SYS(uname), SCMP_SYS(getuid),
-		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction),
-		SCMP_SYS(restart_syscall),	/* a sleep stopped (SIGSTOP, ^Z) and continued */
+		SCMP_SYS(geteuid), SCMP_SYS(getcwd), SCMP_SYS(rt_sigaction), SCMP_SYS(bind),
 		-1,
 	};
 	struct psm_error e;
 
-	if (sh->sandboxed || sh->opt->no_sandbox)
+	if (sh->opt->no_sandbox)
 		return;
 	if (psm_sandbox_flags(extra, PSM_SANDBOX_SOCKETS, &e) < 0)
 		xpsm_die(&e);
-	sh->sandboxed = true;
 }
 
 /* Exponential, with jitter (half of it random), so that many hosts do not retry in step. */
@@ -535,10 +565,8 @@ deliver(struct shipper *sh, struct psm_error *e)
 	uint64_t first_failure = 0;
 
 	for (unsigned attempt = 0;; attempt++) {
-		if (psm_sink_send(&sh->sink, &sh->batch, e) == 0) {
-			confine(sh);
+		if (psm_sink_send(&sh->sink, &sh->batch, e) == 0)
 			return 0;
-		}
 		psm_sink_disconnect(&sh->sink);
 		if (e->kind != PSM_E_OS)
 			return -1;
@@ -764,8 +792,12 @@ main(int argc, char **argv)
 	if (gethostname(sh.host, sizeof sh.host - 1) < 0)
 		strcpy(sh.host, "-");
 	opt.conf.host = sh.host;
-	if (psm_sink_new(&sh.sink, &opt.conf, &e) < 0)
-		xpsm_die(&e);
+	if (psm_sink_new(&sh.sink, &opt.conf, &e) < 0) {
+		if (e.kind != PSM_E_USAGE)
+			xpsm_die(&e);
+		warnx("%s", e.msg);
+		usage();
+	}
 	sh.state_to = state_destination(&sh.sink);
 	if (opt.state_dir != NULL)
 		snprintf(state_dir, sizeof state_dir, "%s", opt.state_dir);
@@ -780,6 +812,7 @@ main(int argc, char **argv)
 	sh.started = psm_mono_usec();
 	open_sources(&sh, src, opt.nfiles, state_dir);
 	sh.progress = isatty(STDERR_FILENO) && sh.backlog >= PROGRESS_BACKLOG;
+	confine(&sh);		/* after isatty(): the sandbox answers ENOTTY */
 	run(&sh, src, opt.nfiles);
 	if (sh.progress) {
 		show_progress(&sh, true);

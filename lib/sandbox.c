@@ -28,6 +28,7 @@ static const int base_calls[] = {
 	SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit), SCMP_SYS(exit_group),
 	SCMP_SYS(fcntl), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill),
 	SCMP_SYS(mlock), SCMP_SYS(munlock),	/* sodium_free of secret memory */
+	SCMP_SYS(restart_syscall),	/* a sleep stopped (SIGSTOP, ^Z) and continued */
 };
 
 #ifdef PSM_SANDBOX_DEBUG

@@ -11,9 +11,10 @@
 /*
  * HOST:PORT after "scheme://", IPv6 in brackets, nothing after the port.
  * The port is required: psm has no default to guess for a receiver.
+ * Messages name the scheme, not the URL: it might hold a password.
  */
 static int
-split_host_port(const char *url, const char *rest, char *host, size_t hostsize,
+split_host_port(const char *scheme, const char *rest, char *host, size_t hostsize,
     char *port, size_t portsize, struct psm_error *e)
 {
 	const char *colon, *h = rest;
@@ -22,21 +23,21 @@ split_host_port(const char *url, const char *rest, char *host, size_t hostsize,
 	if (*h == '[') {
 		const char *close = strchr(h, ']');
 		if (close == NULL || close[1] != ':')
-			return psm_fail(e, PSM_E_USAGE, "%s: expected [ADDRESS]:PORT", url);
+			return psm_fail(e, PSM_E_USAGE, "%s://: expected [ADDRESS]:PORT", scheme);
 		h++;
 		hl = (size_t)(close - h);
 		colon = close + 1;
 	} else {
 		if ((colon = strrchr(h, ':')) == NULL)
-			return psm_fail(e, PSM_E_USAGE, "%s: expected HOST:PORT", url);
+			return psm_fail(e, PSM_E_USAGE, "%s://: expected HOST:PORT", scheme);
 		hl = (size_t)(colon - h);
 	}
 	const char *p = colon + 1;
 	size_t pl = strspn(p, "0123456789");
 	if (hl == 0 || hl >= hostsize || memchr(h, '@', hl) != NULL || memchr(h, '/', hl) != NULL)
-		return psm_fail(e, PSM_E_USAGE, "%s: expected HOST:PORT (no user, no path)", url);
+		return psm_fail(e, PSM_E_USAGE, "%s://: expected HOST:PORT (no user, no path)", scheme);
 	if (pl == 0 || pl >= portsize || p[pl] != '\0' || (pl == 1 && p[0] == '0'))
-		return psm_fail(e, PSM_E_USAGE, "%s: expected a port number after the host", url);
+		return psm_fail(e, PSM_E_USAGE, "%s://: expected a port number after the host", scheme);
 	memcpy(host, h, hl);
 	host[hl] = '\0';
 	memcpy(port, p, pl + 1);
@@ -55,7 +56,7 @@ network_sink(struct psm_sink *s, const char *url, const char *scheme, struct psm
 {
 	char host[256], port[8];
 
-	if (split_host_port(url, url + strlen(scheme) + 3, host, sizeof host, port,
+	if (split_host_port(scheme, url + strlen(scheme) + 3, host, sizeof host, port,
 	    sizeof port, e) < 0)
 		return -1;
 	snprintf(s->where, sizeof s->where, "%s://%s%s%s:%s", scheme,
@@ -90,7 +91,8 @@ psm_sink_new(struct psm_sink *s, const struct psm_sink_conf *c, struct psm_error
 	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
 		return psm_sink_pg_new(s, e);
 	char q[64];
-	psm_quote(q, sizeof q, url, strlen(url));
+	const char *sep = strstr(url, "://");
+	psm_quote(q, sizeof q, url, sep != NULL ? (size_t)(sep - url) + 3 : strcspn(url, ":@"));
 	return psm_fail(e, PSM_E_USAGE, "%s: not a destination (file:PATH, syslog+tcp://, "
 	    "syslog+tls://, relp://, postgresql://)", q);
 }

@@ -799,6 +799,21 @@ withheld_stream() {
 	printf 'one\ntwo\n' | cmp - out
 }
 
+@test "psm-replay: --follow stopped (SIGSTOP, ^Z) and continued goes on: its sleep restarts inside the sandbox" {
+	head -n 2 "$F/gap.jsonl" > live.jsonl
+	follow live.jsonl
+	wait_for 10 grep -q one out
+	kill -STOP "$FOLLOWER"
+	sleep 0.3
+	kill -CONT "$FOLLOWER"
+	sleep 0.3
+	kill -0 "$FOLLOWER" || fail "the follower died after SIGCONT: $(cat err)"
+	sed -n 3,4p "$F/gap.jsonl" >> live.jsonl
+	follower_status
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat err)"
+	printf 'one\ntwo\n' | cmp - out
+}
+
 @test "psm-replay: --follow waits for a last line that is still being written" {
 	head -n 2 "$F/gap.jsonl" > live.jsonl
 	line3=$(sed -n 3p "$F/gap.jsonl")

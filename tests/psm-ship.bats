@@ -675,9 +675,15 @@ stop_follow() {
 @test "psm-ship: a URL that is not a destination, or a network one without its port, is a usage error (exit 2)" {
 	gen 1 3 > s.jsonl
 	run -2 --separate-stderr ship --to http://example.org/x s.jsonl
-	assert_stderr --partial 'http://example.org/x: not a destination'
+	assert_stderr --partial 'psm-ship: http://: not a destination'
+	assert_stderr --partial "Try 'psm-ship --help'"
 	run -2 --separate-stderr psm-ship --state state --to relp://host s.jsonl
-	assert_stderr 'psm-ship: relp://host: expected HOST:PORT'
+	assert_stderr --partial 'psm-ship: relp://: expected HOST:PORT'
+	# a URL is never echoed whole: it may hold a password
+	for url in syslog+tcp://ops:Hunter2pw@host:514 relp://ops:Hunter2pw@h https://ops:Hunter2pw@x/; do
+		run -2 --separate-stderr psm-ship --state state --to "$url" s.jsonl
+		[[ $stderr != *Hunter2pw* ]] || fail "the password is in the message: $stderr"
+	done
 	run -2 --separate-stderr psm-ship --state state --to syslog+tcp://host: s.jsonl
 	assert_stderr --partial 'expected a port number'
 	run -2 --separate-stderr psm-ship --state state --to file: s.jsonl
@@ -728,13 +734,12 @@ stop_follow() {
 
 # ---- the sandbox -------------------------------------------------------
 
-@test "psm-ship: the seccomp filter is in force once a batch is delivered, and rotations work under it" {
+@test "psm-ship: the seccomp filter is in force before a line is read, and rotations work under it" {
 	[ "$(awk '/^Seccomp:/ { print $2 }' /proc/self/status)" = 0 ] || skip "the tests already run under seccomp"
+	follow s.jsonl	# not there yet: nothing read, nothing connected
+	wait_for 10 grep -q "$(printf '^Seccomp:\t2')" "/proc/$FOLLOW_PID/status"
 	gen 1 10 > s.jsonl
-	follow s.jsonl
 	wait_for 10 cmp -s s.jsonl store
-	run grep '^Seccomp:' "/proc/$FOLLOW_PID/status"
-	assert_output "$(printf 'Seccomp:\t2')"
 	# a rotation by rename, the new file made a little later
 	gen 11 12 >> s.jsonl
 	mv s.jsonl s.jsonl.1
