@@ -97,13 +97,23 @@ psm_sink_new(struct psm_sink *s, const struct psm_sink_conf *c, struct psm_error
 	    "syslog+tls://, relp://, postgresql://)", q);
 }
 
+/* The destination before e's message, unless the sink named it already (PostgreSQL's). */
+static void
+name_where(const struct psm_sink *s, struct psm_error *e)
+{
+	size_t n = strlen(s->where);
+
+	if (strncmp(e->msg, s->where, n) != 0 || e->msg[n] != ':')
+		psm_error_prefix(e, "%s", s->where);
+}
+
 int
 psm_sink_connect(struct psm_sink *s, struct psm_error *e)
 {
 	if (s->connected)
 		return 0;
 	if (s->ops->connect(s, e) < 0) {
-		psm_error_prefix(e, "%s", s->where);
+		name_where(s, e);
 		return -1;
 	}
 	s->connected = true;
@@ -124,7 +134,7 @@ psm_sink_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_err
 	if (psm_sink_connect(s, e) < 0)
 		return -1;
 	if (s->ops->send(s, b, e) < 0) {
-		psm_error_prefix(e, "%s", s->where);
+		name_where(s, e);
 		return -1;
 	}
 	return 0;
