@@ -66,6 +66,18 @@ network_sink(struct psm_sink *s, const char *url, const char *scheme, struct psm
 	return psm_sink_syslog_new(s, strcmp(scheme, "syslog+tls") == 0, host, port, e);
 }
 
+/* The options that are some destinations' only: --ca and the rest for TLS, --password-file. */
+static int
+options_fit(const struct psm_sink_conf *c, const char *scheme, struct psm_error *e)
+{
+	if (strcmp(scheme, "syslog+tls") != 0 && (c->ca || c->cert || c->key || c->server_name))
+		return psm_fail(e, PSM_E_USAGE, "%s: --ca, --cert, --key and --server-name are for "
+		    "syslog+tls://", scheme);
+	if (strcmp(scheme, "postgresql") != 0 && c->password_file)
+		return psm_fail(e, PSM_E_USAGE, "%s: --password-file is for postgresql://", scheme);
+	return 0;
+}
+
 int
 psm_sink_new(struct psm_sink *s, const struct psm_sink_conf *c, struct psm_error *e)
 {
@@ -79,17 +91,17 @@ psm_sink_new(struct psm_sink *s, const struct psm_sink_conf *c, struct psm_error
 		if (has_prefix(path, "//"))
 			path += 2;	/* file:///var/x is /var/x */
 		if (*path == '\0')
-			return psm_fail(e, PSM_E_USAGE, "%s: expected file:PATH", url);
+			return psm_fail(e, PSM_E_USAGE, "file:: expected file:PATH");
 		snprintf(s->where, sizeof s->where, "file:%s", path);
-		return psm_sink_file_new(s, path, e);
+		return options_fit(c, "file", e) < 0 ? -1 : psm_sink_file_new(s, path, e);
 	}
 	for (size_t i = 0; i < sizeof net / sizeof net[0]; i++) {
 		size_t n = strlen(net[i]);
 		if (strncmp(url, net[i], n) == 0 && strncmp(url + n, "://", 3) == 0)
-			return network_sink(s, url, net[i], e);
+			return options_fit(c, net[i], e) < 0 ? -1 : network_sink(s, url, net[i], e);
 	}
 	if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
-		return psm_sink_pg_new(s, e);
+		return options_fit(c, "postgresql", e) < 0 ? -1 : psm_sink_pg_new(s, e);
 	char q[64];
 	const char *sep = strstr(url, "://");
 	psm_quote(q, sizeof q, url, sep != NULL ? (size_t)(sep - url) + 3 : strcspn(url, ":@"));

@@ -354,6 +354,17 @@ fail:
 	return -1;
 }
 
+/* The password file read as it must be, once before the first connection: wrong is refused, not retried. */
+static bool
+password_file_ok(const char *path, struct psm_error *e)
+{
+	char pw[PG_PASSWORD_MAX + 2];
+	bool ok = read_password(path, pw, sizeof pw, e) == 0;
+
+	explicit_bzero(pw, sizeof pw);
+	return ok;
+}
+
 static void
 ignore_notice(void *arg, const PGresult *r)
 {
@@ -1039,6 +1050,10 @@ psm_sink_pg_new(struct psm_sink *s, struct psm_error *e)
 	if (option(opts, "password")) {
 		PQconninfoFree(opts);
 		goto password;
+	}
+	if (s->conf.password_file != NULL && !password_file_ok(s->conf.password_file, e)) {
+		PQconninfoFree(opts);
+		return -1;	/* refused now, not retried at each connection */
 	}
 	pg = xmalloc(sizeof *pg);
 	memset(pg, 0, sizeof *pg);

@@ -507,9 +507,6 @@ psm_sink_relp_new(struct psm_sink *s, const char *host, const char *port, struct
 	};
 	struct relp_sink *r;
 
-	if (s->conf.ca || s->conf.cert || s->conf.key || s->conf.server_name)
-		return psm_fail(e, PSM_E_USAGE, "relp:// has no TLS: its options are for "
-		    "syslog+tls://");
 	r = xmalloc(sizeof *r);
 	memset(r, 0, sizeof *r);
 	if (psm_net_new(&r->net, &nc, e) < 0) {

@@ -122,9 +122,6 @@ psm_sink_syslog_new(struct psm_sink *s, bool tls, const char *host, const char *
 	};
 	struct syslog_sink *y;
 
-	if (!tls && (s->conf.ca || s->conf.cert || s->conf.key || s->conf.server_name))
-		return psm_fail(e, PSM_E_USAGE, "syslog+tcp:// has no TLS: its options are for "
-		    "syslog+tls://");
 	y = xmalloc(sizeof *y);
 	memset(y, 0, sizeof *y);
 	if (psm_net_new(&y->net, &nc, e) < 0) {
