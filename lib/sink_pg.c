@@ -263,6 +263,15 @@ result_ok(const PGresult *r)
 	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN;
 }
 
+/* sql on its way to the server: its results are read next. */
+static int
+send_query(struct psm_sink *s, const char *sql, struct psm_error *e)
+{
+	if (!PQsendQuery(((struct pg *)s->impl)->conn, sql))
+		return lost(s, e);
+	return flush_out(s, e);
+}
+
 /*
  * Run sql (one or more statements, no COPY) and read every result; the
  * first error is the one reported. The first row's first value of the
@@ -272,15 +281,12 @@ static int
 run(struct psm_sink *s, const char *sql, const char *what, char *value, size_t valsize,
     struct psm_error *e)
 {
-	PGconn *conn = ((struct pg *)s->impl)->conn;
 	PGresult *r;
 	int rc = 0;
 
 	if (value)
 		value[0] = '\0';
-	if (!PQsendQuery(conn, sql))
-		return lost(s, e);
-	if (flush_out(s, e) < 0)
+	if (send_query(s, sql, e) < 0)
 		return -1;
 	for (;;) {
 		if (next_result(s, &r, e) < 0)
@@ -828,14 +834,11 @@ put_copy(struct psm_sink *s, struct psm_error *e)
 static int
 batch_query(struct psm_sink *s, const char *sql, bool *again, struct psm_error *e)
 {
-	struct pg *pg = s->impl;
 	bool committed = false;
 	PGresult *r;
 	int rc = 0;
 
-	if (!PQsendQuery(pg->conn, sql))
-		return lost(s, e);
-	if (flush_out(s, e) < 0)
+	if (send_query(s, sql, e) < 0)
 		return -1;
 	for (;;) {
 		if (next_result(s, &r, e) < 0)
