@@ -142,6 +142,8 @@ printf '  %s; PostgreSQL %s (fsync %s); %s; %s\n' \
 	"$("$RSYSLOGD" -v | sed -n '1s/ (aka.*//; 1s/  */ /p')" "$("$PG_BIN/postgres" -V | sed 's/^[^0-9]*\([0-9.]*\).*/\1/')" \
 	"$PG_FSYNC" "$(socat -V | sed -n 's/^socat version \([^ ]*\).*/socat \1/p')" \
 	"$(openssl version | cut -d' ' -f1-2)"
+printf '  load average at the start: %s (other work on the machine slows the runs)\n' \
+	"$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  stream: %s\n' "$(sed 's/^shipgen: //' "$tmp/gen")"
 printf '  backlog: %s\n' "$(sed 's/^shipgen: //' "$tmp/gen-backlog")"
 
@@ -281,7 +283,7 @@ rm -rf "$tmp/rsyslog"
 
 # ---- the table ----
 
-echo
+printf '  load average at the end: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v lines="$LINES" -v backlog="$BACKLOG" -v size="$size" '
 function commas(n,   s) {
 	s = sprintf("%d", n)
