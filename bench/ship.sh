@@ -22,7 +22,10 @@
 #
 #   syslog+tcp, syslog+tls, relp: psm-ship is timed from its start until
 #   the receiver has written every message (its file messages is the stream,
-#   byte for byte: checked after each run). The anchor is the receiver's own
+#   byte for byte: checked after each run), that is until that file is as
+#   long as the stream: shipgen run looks at its size every millisecond,
+#   where rsyslog_count's wc -l of 45 MB every 50 ms (20 ms each) would take
+#   a third of a core from the receiver. The anchor is the receiver's own
 #   limit: the same bytes, pre-framed, copied by socat to the same receiver
 #   started afresh, timed the same way. The frames are those psm-ship sends:
 #   captured once by shipping the stream to `socat -u TCP-LISTEN`. For tcp,
