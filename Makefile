@@ -147,6 +147,7 @@ bench: all
 	bench/seal.sh $(O)/bin
 	bench/replay.sh $(O)/bin
 	bench/redact.sh $(O)/bin
+	bench/ship.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz

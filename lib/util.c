@@ -132,9 +132,29 @@ psm_rfc3339(char out[48], int64_t sec, long usec)
 	time_t t = (time_t)sec;
 
 	gmtime_r(&t, &tm);
-	snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, usec);
+	int year = tm.tm_year + 1900;
+	if (year < 0 || year > 9999 || usec < 0 || usec > 999999) {
+		snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+		    year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+		return;
+	}
+	/* By hand, as snprintf() would: psm-ship's syslog sinks stamp every message. */
+	const struct { long v; int width; char after; } part[] = {
+		{ year, 4, '-' }, { tm.tm_mon + 1, 2, '-' }, { tm.tm_mday, 2, 'T' },
+		{ tm.tm_hour, 2, ':' }, { tm.tm_min, 2, ':' }, { tm.tm_sec, 2, '.' },
+		{ usec, 6, 'Z' },
+	};
+	char *p = out;
+	for (size_t i = 0; i < sizeof part / sizeof part[0]; i++) {
+		long v = part[i].v;
+		for (int k = part[i].width - 1; k >= 0; k--) {
+			p[k] = (char)('0' + v % 10);
+			v /= 10;
+		}
+		p += part[i].width;
+		*p++ = part[i].after;
+	}
+	*p = '\0';
 }
 
 /* A session id as psm writes it: a lower-case UUID. */

@@ -12,8 +12,11 @@
 # imtcp's maxFrameSize too (its default, 200000, cuts an octet-counted
 # frame: "frame too large ... change to octet stuffing");
 # parser.escapeControlCharactersOnReceive off (JSON lines hold none, but a
-# receiver that rewrites bytes would hide a sink that does); and "%msg%"
-# in a string template, which writes MSG as it was received.
+# receiver that rewrites bytes would hide a sink that does); "%msg%" in a
+# string template, which writes MSG as it was received; and one worker on
+# the main queue: rsyslogd starts another when messages queue up, and two
+# write their batches in either order (seen with 200,000 lines sent at once
+# on a busy machine).
 #
 #	load rsyslog
 #	rsyslog_start tcp | tls | tls-client | relp	# sets RSYSLOG_PORT, RSYSLOG_PID
@@ -92,6 +95,7 @@ input(type="imrelp" port="'$RSYSLOG_PORT'" address="127.0.0.1" maxDataSize="2m")
 	cat > "$RSYSLOG_DIR/rsyslog.conf" <<-CONF
 	global(workDirectory="$RSYSLOG_DIR/work" maxMessageSize="2m"
 		parser.escapeControlCharactersOnReceive="off")
+	main_queue(queue.workerThreads="1")
 	$input
 	template(name="psm_msg" type="string" string="%msg%\n")
 	template(name="psm_sd" type="string" string="%structured-data%\n")
