@@ -28,7 +28,7 @@
 #include "psm_sandbox.h"
 #include "psm_ship.h"
 
-#define DEFAULT_BATCH 1000
+#define DEFAULT_BATCH 5000
 #define BATCH_LINES_MAX 100000
 #define DEFAULT_RETRY_FOR (60 * UINT64_C(1000000))
 #define DEFAULT_TIMEOUT (30 * UINT64_C(1000000))
@@ -105,7 +105,7 @@ help(void)
 	    "  -f, --follow           keep shipping what is added to the files, across rotations\n"
 	    "      --retry-for=DURATION  how long to retry a destination that fails (1m)\n"
 	    "      --timeout=DURATION    how long a connection or an answer may take (30s)\n"
-	    "      --batch=N          lines in one batch, at most (1000)\n"
+	    "      --batch=N          lines in one batch, at most (5000)\n"
 	    "      --max-message=BYTES  syslog and RELP: the longest message (65536)\n"
 	    "      --ca=FILE          TLS: the CA certificates to trust\n"
 	    "      --cert=FILE        TLS: a client certificate\n"

@@ -13,7 +13,7 @@
 
 #include "psm.h"
 
-#define PSM_SHIP_BATCH_BYTES (1024 * 1024)	/* a batch's lines, at most (or one longer line) */
+#define PSM_SHIP_BATCH_BYTES (2 * 1024 * 1024)	/* a batch's lines, at most (or one longer line) */
 
 /* One line to deliver, and what is known of it. */
 struct psm_ship_line {
