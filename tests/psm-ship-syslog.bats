@@ -16,6 +16,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${RSYSLOG_PID:-}" ] || kill -CONT "$RSYSLOG_PID" 2>/dev/null || true
 	rsyslog_stop
 	stop_background
 }
@@ -312,6 +313,8 @@ every_line() {
 	cmp "$1" <(first_copies "$RSYSLOG_DIR/messages") || fail "the first copies are not in the order of $1"
 }
 
+# seccomp_on PID: the process is under a seccomp filter (psm-ship: from its
+# first batch acknowledged on, a moment after the receiver has it).
 seccomp_on() { grep -q '^Seccomp:[[:space:]]*2$' "/proc/$1/status"; }
 
 # arrived N PID: wait until the receiver has N messages while psm-ship (PID,
@@ -337,7 +340,7 @@ arrived() {
 	for i in 1 2 3 4 5; do
 		arrived $((i * 15000)) "$pid"
 		# Confined since its first batch: it connects again under seccomp.
-		seccomp_on "$pid" || fail "psm-ship is not under seccomp: $(grep Seccomp "/proc/$pid/status")"
+		wait_for 5 seccomp_on "$pid" || fail "psm-ship is not under seccomp: $(grep Seccomp "/proc/$pid/status")"
 		rsyslog_kill
 		rsyslog_restart
 	done
@@ -420,6 +423,23 @@ arrived() {
 	done
 }
 
+@test "psm-ship: relp: a receiver that stops answering is a failure after --timeout, retried, then given up (exit 4); once it answers, the next run completes" {
+	events 5000 > s.jsonl
+	rsyslog_start relp
+	url=relp://127.0.0.1:$RSYSLOG_PORT
+	kill -STOP "$RSYSLOG_PID"
+	SECONDS=0
+	run -4 --separate-stderr psm-ship --state state --to "$url" --timeout 1s --retry-for 2s -v s.jsonl
+	[ "$SECONDS" -le 6 ]
+	assert_stderr --partial "psm-ship: $url: waiting for an answer: timed out after 1 s (retrying in "
+	[[ $stderr == *"psm-ship: gave up after "[2-4].[0-9]" s: $url: waiting for an answer: timed out after 1 s"* ]] ||
+		fail "$stderr"
+	no_state
+	kill -CONT "$RSYSLOG_PID"
+	run -0 psm-ship --state state --to "$url" s.jsonl
+	every_line s.jsonl
+}
+
 # ---- 8. plain syslog over TCP across a receiver's restart ---------------------
 
 @test "psm-ship: syslog+tcp: the receiver killed and restarted between two runs: the second run's lines arrive on a new connection" {
@@ -439,16 +459,20 @@ arrived() {
 	cmp all.jsonl <(received)
 }
 
-@test "psm-ship: syslog+tcp: --follow goes on across a receiver killed and restarted while it waits (a new connection, under seccomp)" {
+# follow_across_restart MODE SCHEME [TLS OPTIONS]: psm-ship --follow ships
+# 1000 lines, the receiver is killed and restarted, 1000 more are added.
+follow_across_restart() {
+	local mode=$1 scheme=$2 url
+	shift 2
 	events 2000 > all.jsonl
 	head -n 1000 all.jsonl > s.jsonl
-	rsyslog_start tcp
-	url=syslog+tcp://127.0.0.1:$RSYSLOG_PORT
-	psm-ship --state state --to "$url" --follow -v s.jsonl 2> ship.err 3>&- &
+	rsyslog_start "$mode"
+	url=$scheme://127.0.0.1:$RSYSLOG_PORT
+	psm-ship --state state --to "$url" "$@" --follow -v s.jsonl 2> ship.err 3>&- &
 	pid=$!
 	BG_PIDS+=("$pid")
 	arrived 1000 "$pid"
-	seccomp_on "$pid"
+	wait_for 5 seccomp_on "$pid"
 	rsyslog_kill
 	rsyslog_restart
 	tail -n 1000 all.jsonl >> s.jsonl
@@ -459,8 +483,19 @@ arrived() {
 	wait "$pid" || rc=$?
 	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat ship.err)"
 	grep -q 'psm-ship: s.jsonl: 2000 lines ' ship.err
-	marker "$url"
+	marker "$url" "$@"
 	cmp all.jsonl <(received)
+}
+
+@test "psm-ship: syslog+tcp: --follow goes on across a receiver killed and restarted while it waits (a new connection, under seccomp)" {
+	follow_across_restart tcp syslog+tcp
+}
+
+@test "psm-ship: syslog+tls: --follow goes on across a receiver killed and restarted: a new TLS handshake with a client certificate, under seccomp" {
+	RSYSLOG_CA=$BATS_TEST_TMPDIR/ca
+	make_test_ca "$RSYSLOG_CA"
+	follow_across_restart tls-client syslog+tls --ca "$RSYSLOG_CA/ca.pem" \
+		--cert "$RSYSLOG_CA/client.pem" --key "$RSYSLOG_CA/client.key"
 }
 
 # ---- 10. --follow over RELP --------------------------------------------------
@@ -474,7 +509,7 @@ arrived() {
 	pid=$!
 	BG_PIDS+=("$pid")
 	arrived 10 "$pid"
-	seccomp_on "$pid"
+	wait_for 5 seccomp_on "$pid"
 	sed -n 11,2000p all.jsonl >> s.jsonl
 	arrived 2000 "$pid"
 	# Half a line: it waits for its newline. (The pause gives psm-ship, which
