@@ -40,6 +40,7 @@
 
 #define DEFAULT_TIMEOUT (30 * UINT64_C(1000000))
 #define DRAIN_POLL_MAX_MS 20	/* SIOCOUTQ has no event: look again this often */
+#define REFUSAL_WAIT (1000 * UINT64_C(1000))	/* see confirm_accepted() */
 
 struct psm_net {
 	char *host, *port, *name;	/* name: the one the certificate must have */
@@ -53,6 +54,9 @@ struct psm_net {
 	int fd;
 	int bio_errno;			/* of the BIO's last failed send or recv */
 	bool healthy;			/* no failure since the handshake: close_notify may go */
+	bool cert_requested;		/* the server asked for our certificate */
+	bool handshaken;		/* SSL_connect() is done */
+	bool peer_spoke;		/* a handshake message from the server after that */
 };
 
 /* ---- errors ---- */
@@ -480,12 +484,69 @@ tls_wait(struct psm_net *n, int err, uint64_t deadline)
 	return r < 0 ? -2 : r;
 }
 
+/* The handshake messages that the server sends: did it ask for a certificate, did it go on? */
+static void
+saw_message(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+    void *arg)
+{
+	struct psm_net *n = arg;
+	const unsigned char *p = buf;
+
+	(void)version;
+	(void)ssl;
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1)
+		return;
+	if (p[0] == SSL3_MT_CERTIFICATE_REQUEST)
+		n->cert_requested = true;
+	else if (n->handshaken)
+		n->peer_spoke = true;	/* a session ticket */
+}
+
+/*
+ * In TLS 1.3 our handshake is over before the server has checked our
+ * certificate (or its absence): a server that refuses it says so in an
+ * alert after, which the bytes of a batch may beat, and then they would
+ * count as delivered though the server dropped them. So when the server
+ * asked for a certificate, wait for its word that it went on, a session
+ * ticket (OpenSSL and GnuTLS servers send them, rsyslogd's among them),
+ * or for its alert. A server that sends no ticket says nothing when it
+ * takes us: after REFUSAL_WAIT, a refusal would have come.
+ */
+static int
+confirm_accepted(struct psm_net *n, uint64_t deadline, struct psm_error *e)
+{
+	uint64_t quiet = psm_mono_usec() + REFUSAL_WAIT;
+	char scratch[256];
+
+	if (quiet < deadline)
+		deadline = quiet;
+	ERR_clear_error();
+	while (!n->peer_spoke) {
+		size_t got = 0;
+		int r = SSL_read_ex(n->ssl, scratch, sizeof scratch, &got), err, w;
+
+		if (r == 1 || n->peer_spoke)
+			break;		/* it went on */
+		err = SSL_get_error(n->ssl, r);
+		w = tls_wait(n, err, deadline);
+		if (w == 0)
+			break;		/* quiet: no refusal */
+		if (w == -2)
+			return psm_fail_errno(e, "poll");
+		if (w < 0)
+			return fail_tls_call(n, err, "TLS handshake", e);
+	}
+	ERR_clear_error();
+	return 0;
+}
+
 static int
 handshake(struct psm_net *n, uint64_t deadline, struct psm_error *e)
 {
 	BIO *bio;
 
 	ERR_clear_error();
+	n->cert_requested = n->handshaken = n->peer_spoke = false;
 	n->ssl = SSL_new(n->ctx);
 	bio = n->ssl != NULL ? BIO_new(n->bio_method) : NULL;
 	if (bio == NULL)
@@ -493,13 +554,19 @@ handshake(struct psm_net *n, uint64_t deadline, struct psm_error *e)
 	BIO_set_data(bio, n);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(n->ssl, bio, bio);
+	SSL_set_msg_callback(n->ssl, saw_message);
+	SSL_set_msg_callback_arg(n->ssl, n);
 	if (set_peer_name(n, e) < 0)
 		return -1;
 	for (;;) {
 		int r = SSL_connect(n->ssl), err, w;
 
-		if (r == 1)
+		if (r == 1) {
+			n->handshaken = true;
+			if (n->cert_requested && SSL_version(n->ssl) == TLS1_3_VERSION)
+				return confirm_accepted(n, deadline, e);
 			return 0;
+		}
 		err = SSL_get_error(n->ssl, r);
 		w = tls_wait(n, err, deadline);
 		if (w == 0)
