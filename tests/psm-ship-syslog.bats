@@ -95,7 +95,7 @@ shipped_sealed() {
 	url="$scheme://127.0.0.1:$RSYSLOG_PORT"
 	run -0 --separate-stderr psm-ship --state state --to "$url" "$@" -v sealed.jsonl
 	n=$(wc -l < sealed.jsonl)
-	assert_stderr --partial "psm-ship: sealed.jsonl: $n lines ($(( $(wc -c < sealed.jsonl) - n )) bytes) to $url"
+	assert_stderr --partial "psm-ship: sealed.jsonl: $n lines ($(wc -c < sealed.jsonl) bytes) to $url"
 	rsyslog_count "$n"
 	cmp sealed.jsonl "$RSYSLOG_DIR/messages"
 	expected_sd sealed.jsonl > sd.expected
@@ -145,7 +145,7 @@ long_line() {
 	rsyslog_start relp
 	url=relp://127.0.0.1:$RSYSLOG_PORT
 	run -3 --separate-stderr psm-ship --state state --to "$url" --max-message 1000 big.jsonl
-	assert_stderr --partial "psm-ship: $PWD/big.jsonl:6: line of $(sed -n 6p big.jsonl | tr -d '\n' | wc -c) bytes: the syslog message would be "
+	assert_stderr --partial "psm-ship: big.jsonl:6: line of $(sed -n 6p big.jsonl | tr -d '\n' | wc -c) bytes: the syslog message would be "
 	assert_stderr --partial ", over the maximum of 1000 (--max-message)"
 	size=$(sed -n 's/.*the syslog message would be \([0-9]*\) bytes.*/\1/p' <<< "$stderr")
 	[ "$size" -gt 2000 ] && [ "$size" -lt 2400 ]
@@ -154,9 +154,9 @@ long_line() {
 	cmp <(head -n 5 big.jsonl) <(received)
 	# Again: the same line stops it, with nothing sent; one byte short of its size too.
 	run -3 --separate-stderr psm-ship --state state --to "$url" --max-message 1000 big.jsonl
-	assert_stderr --partial "psm-ship: $PWD/big.jsonl:6: "
+	assert_stderr --partial "psm-ship: big.jsonl:6: "
 	run -3 --separate-stderr psm-ship --state state --to "$url" --max-message $((size - 1)) big.jsonl
-	assert_stderr --partial "psm-ship: $PWD/big.jsonl:6: line of"
+	assert_stderr --partial "psm-ship: big.jsonl:6: line of"
 	marker "$url"
 	cmp <(head -n 5 big.jsonl) <(received)
 	# At its size it goes, whole, and the rest after it.
@@ -175,7 +175,7 @@ long_line() {
 		url=$mode://127.0.0.1:$RSYSLOG_PORT
 		[ "$mode" = tcp ] && url=syslog+$url
 		run -3 --separate-stderr psm-ship --state "state-$mode" --to "$url" huge.jsonl
-		assert_stderr --partial "psm-ship: $PWD/huge.jsonl:2: line of 300"
+		assert_stderr --partial "psm-ship: huge.jsonl:2: line of 300"
 		assert_stderr --partial "over the maximum of 65536 (--max-message)"
 		run -0 --separate-stderr psm-ship --state "state-$mode" --to "$url" --max-message 400000 huge.jsonl
 		rsyslog_count 3
@@ -286,9 +286,9 @@ long_line() {
 @test "psm-ship: TLS options for syslog+tcp or relp are a usage error (exit 2)" {
 	events 3 > s.jsonl
 	run -2 --separate-stderr psm-ship --state state --to syslog+tcp://127.0.0.1:514 --ca ca.pem s.jsonl
-	assert_stderr --partial "syslog+tcp:// has no TLS: its options are for syslog+tls://"
+	assert_stderr --partial "psm-ship: syslog+tcp: --ca, --cert, --key and --server-name are for syslog+tls://"
 	run -2 --separate-stderr psm-ship --state state --to relp://127.0.0.1:514 --server-name x s.jsonl
-	assert_stderr --partial "relp:// has no TLS: its options are for syslog+tls://"
+	assert_stderr --partial "psm-ship: relp: --ca, --cert, --key and --server-name are for syslog+tls://"
 	run -2 --separate-stderr psm-ship --state state --to syslog+tls://127.0.0.1:514 --cert c.pem s.jsonl
 	assert_stderr --partial "a client certificate needs its key, and a key its certificate"
 	no_state
