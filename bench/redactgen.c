@@ -43,29 +43,14 @@
 #define EVENT_MAX 4096
 #define SID "5e4b1d2c-8a7f-4c3e-9b6d-0f1e2d3c4b5a"
 
-static uint64_t seed = 0x243f6a8885a308d3u;
+#define SPLITMIX_SEED 0x243f6a8885a308d3u
+#include "splitmix.h"
+
 static unsigned long long written;	/* bytes of stream on stdout */
 static unsigned long long seq;
 static unsigned long long now;		/* t: microseconds since the start */
 static unsigned long events;		/* in/out events written */
 static FILE *list;
-
-/* splitmix64: the same numbers on every machine. */
-static uint64_t
-rnd64(void)
-{
-	uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static unsigned
-rnd(unsigned n)
-{
-	return (unsigned)(rnd64() % n);
-}
 
 static void
 fail(const char *what)

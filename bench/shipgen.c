@@ -42,24 +42,8 @@
 
 #define SESSIONS 12
 
-static uint64_t seed = 0x13198a2e03707344u;
-
-/* splitmix64: the same numbers on every machine. */
-static uint64_t
-rnd64(void)
-{
-	uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static unsigned
-rnd(unsigned n)
-{
-	return (unsigned)(rnd64() % n);
-}
+#define SPLITMIX_SEED 0x13198a2e03707344u
+#include "splitmix.h"
 
 static void
 die(const char *what)
