@@ -81,24 +81,10 @@ need socat socat
 need openssl openssl
 
 # tests/rsyslog.bash and tests/postgres.bash are plain bash; what they take
-# from bats and tests/helpers.bash (which only loads under bats) is this:
+# from bats and tests/helpers.bash (which only loads under bats) is this,
+# and tests/wait.bash:
 BG_PIDS=()
-wait_for() {	# wait_for TIMEOUT_SECONDS COMMAND...: poll until COMMAND succeeds
-	local deadline=$(( SECONDS + $1 ))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
-free_port() {	# a TCP port on 127.0.0.1 that nothing listens on
-	local p
-	for _ in $(seq 50); do
-		p=$(( 20000 + RANDOM % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
+. "$here/../tests/wait.bash"
 skip() { die "$*"; }
 . "$here/../tests/rsyslog.bash"
 . "$here/../tests/postgres.bash"

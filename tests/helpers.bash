@@ -7,6 +7,9 @@ PSM_BIN=${PSM_BIN:-$BATS_TEST_DIRNAME/../bin}
 PATH=$PSM_BIN:$PATH
 FIXTURES=$BATS_TEST_DIRNAME/fixtures
 
+# wait_for and free_port, which bench scripts use too.
+. "$BATS_TEST_DIRNAME/wait.bash"
+
 # bats-assert 2.1.0 has no assert_stderr: check $stderr from run --separate-stderr.
 assert_stderr() {
 	if [ "${1:-}" = --partial ]; then
@@ -16,15 +19,6 @@ assert_stderr() {
 	fi
 }
 
-# wait_for TIMEOUT_SECONDS COMMAND...: poll until COMMAND succeeds.
-wait_for() {
-	local deadline=$(( SECONDS + $1 ))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
 
 # The events of TYPE in a stream (jq is only a test tool here).
 events() {
@@ -62,15 +56,6 @@ stop_background() {
 	done
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$(( 20000 + RANDOM % 40000 ))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
 
 # record_escrowed_read: in tmux, psm-record --escrow auditor.pub -o s.jsonl a bash
 # whose read -s takes the secret escrowed-s3cr3t (auditor.key/.pub made here).
