@@ -313,8 +313,8 @@ every_line() {
 	cmp "$1" <(first_copies "$RSYSLOG_DIR/messages") || fail "the first copies are not in the order of $1"
 }
 
-# seccomp_on PID: the process is under a seccomp filter (psm-ship: from its
-# first batch acknowledged on, a moment after the receiver has it).
+# seccomp_on PID: the process is under a seccomp filter (psm-ship: from
+# before it reads its first line).
 seccomp_on() { grep -q '^Seccomp:[[:space:]]*2$' "/proc/$1/status"; }
 
 # arrived N PID: wait until the receiver has N messages while psm-ship (PID,

@@ -117,7 +117,7 @@ teardown() {
 	PSM_TEST_PASSWORD_FILE=$PWD/pw run -0 "$SHIP" ship "$PG_TCP_URL" "$PWD/rec.jsonl" 100
 	chmod 644 pw
 	PSM_TEST_PASSWORD_FILE=$PWD/pw run -4 --separate-stderr "$SHIP" ship "$PG_TCP_URL" "$PWD/rec.jsonl" 100
-	assert_stderr --partial "connect: OS: $PWD/pw: readable by others: chmod 600"
+	assert_stderr --partial "new: OS: $PWD/pw: readable by others: chmod 600"
 	printf 'not-the-password\n' > pw
 	chmod 600 pw
 	PSM_TEST_PASSWORD_FILE=$PWD/pw run -1 --separate-stderr "$SHIP" ship "$PG_TCP_URL" "$PWD/rec.jsonl" 100
