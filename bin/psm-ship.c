@@ -37,6 +37,7 @@
 #define BACKOFF_MAX (10 * UINT64_C(1000000))
 #define FOLLOW_POLL (200 * UINT64_C(1000))		/* how often a followed file is looked at */
 #define ROTATED_QUIET 2					/* seconds: see rotated_done() */
+#define STEP_BATCHES 16		/* of one file before the next file's turn */
 #define PROGRESS_EVERY (500 * UINT64_C(1000))
 #define PROGRESS_BACKLOG (4 * 1024 * 1024)		/* bytes behind before a progress line shows */
 
@@ -68,15 +69,28 @@ struct source {
 	uint64_t lines, bytes;		/* shipped in this run */
 };
 
+/*
+ * A batch and what the state becomes once it is acknowledged. Two take
+ * turns: one is with the receiver while the next is read.
+ */
+struct outgoing {
+	struct psm_ship_batch batch;
+	struct psm_buf text;		/* its lines */
+	uint64_t end_offset;		/* in its file: the end of its last line */
+	uint64_t last_start;		/* and where that line begins */
+	uint64_t dev, ino;		/* of its file */
+	struct psm_ship_stream *streams;	/* the file's open sealed streams after it */
+	size_t nstreams, scap;
+	bool stopped;			/* reading stopped at a line that cannot go, or failed */
+	struct psm_error err;		/* why */
+};
+
 struct shipper {
 	struct options *opt;
 	struct psm_sink sink;
 	char *state_to;			/* the destination as the states name it */
 	char host[256];
-	struct psm_ship_batch batch;
-	struct psm_buf text;		/* the batch's lines */
-	uint64_t end_offset;		/* of the batch's last line in its file */
-	uint64_t last_start;
+	struct outgoing out[2];
 	int status;
 	bool halt;			/* the destination failed or refused: nothing more goes */
 	uint64_t started, lines, bytes, retries;
@@ -425,10 +439,10 @@ open_source(struct shipper *sh, struct source *src, struct psm_error *e)
 
 /* ---- batches ----------------------------------------------------------- */
 
-/* Line (len bytes) of src into the batch, or an error that names it. */
+/* Line (len bytes) of src into o's batch, or an error that names it. */
 static int
-take_line(struct shipper *sh, struct source *src, const char *line, size_t len,
-    struct psm_error *e)
+take_line(struct shipper *sh, struct source *src, struct outgoing *o, const char *line,
+    size_t len, struct psm_error *e)
 {
 	struct psm_event ev;
 	struct psm_ship_line *l;
@@ -437,10 +451,10 @@ take_line(struct shipper *sh, struct source *src, const char *line, size_t len,
 		psm_error_prefix(e, "%s:%" PRIu64, shown(src), src->rd.lineno);
 		return -1;
 	}
-	size_t at = sh->text.len;
-	psm_buf_add(&sh->text, line, len);
-	l = psm_ship_batch_add(&sh->batch);
-	l->line = sh->text.data + at;
+	size_t at = o->text.len;
+	psm_buf_add(&o->text, line, len);	/* room reserved: the text never moves */
+	l = psm_ship_batch_add(&o->batch);
+	l->line = o->text.data + at;
 	l->len = len;
 	memcpy(l->sid, ev.sid, sizeof l->sid);
 	l->seq = ev.seq;
@@ -448,16 +462,16 @@ take_line(struct shipper *sh, struct source *src, const char *line, size_t len,
 	memcpy(l->type, ev.type, sizeof l->type);
 	l->lineno = src->rd.lineno;
 	if (psm_sink_check(&sh->sink, l, e) < 0) {
-		sh->batch.n--;
-		sh->text.len = at;
+		o->batch.n--;
+		o->text.len = at;
 		psm_error_prefix(e, "%s:%" PRIu64, shown(src), src->rd.lineno);
 		return -1;
 	}
 	psm_ship_state_place(&src->st, &ev, l);
-	sh->batch.bytes += len;
-	sh->last_start = src->offset;
+	o->batch.bytes += len;
+	o->last_start = src->offset;
 	src->offset += len + 1;
-	sh->end_offset = src->offset;
+	o->end_offset = src->offset;
 	return 0;
 }
 
@@ -476,19 +490,16 @@ wait_readable(int fd)
  * lines before it) and for a read that failed.
  */
 static int
-fill_batch(struct shipper *sh, struct source *src, struct psm_error *e)
+read_lines(struct shipper *sh, struct source *src, struct outgoing *o, struct psm_error *e)
 {
 	const char *line;
 	size_t len;
 
-	psm_ship_batch_clear(&sh->batch);
-	sh->text.len = 0;
-	sh->batch.file = src->reading;
-	while (sh->batch.n < sh->opt->batch && sh->batch.bytes < PSM_SHIP_BATCH_BYTES &&
+	while (o->batch.n < sh->opt->batch && o->batch.bytes < PSM_SHIP_BATCH_BYTES &&
 	    !stop_signal) {
 		switch (psm_lines_next(&src->rd, &line, &len)) {
 		case PSM_LINE_OK:
-			if (take_line(sh, src, line, len, e) < 0)
+			if (take_line(sh, src, o, line, len, e) < 0)
 				return -1;
 			continue;
 		case PSM_LINE_TOOLONG:
@@ -497,7 +508,7 @@ fill_batch(struct shipper *sh, struct source *src, struct psm_error *e)
 		case PSM_LINE_ERROR:
 			return psm_fail_errno(e, "%s", shown(src));
 		case PSM_LINE_WAIT:	/* a pipe with nothing to read: what there is goes now */
-			if (sh->batch.n > 0)
+			if (o->batch.n > 0)
 				return 0;
 			wait_readable(src->fd);
 			psm_lines_may_read(&src->rd);
@@ -514,6 +525,22 @@ fill_batch(struct shipper *sh, struct source *src, struct psm_error *e)
 		}
 	}
 	return 0;
+}
+
+/* o, emptied, filled from src, with what the state will be once it is acknowledged. */
+static void
+fill_batch(struct shipper *sh, struct source *src, struct outgoing *o)
+{
+	psm_ship_batch_clear(&o->batch);
+	o->text.len = 0;
+	o->batch.file = src->reading;
+	o->stopped = read_lines(sh, src, o, &o->err) < 0;
+	o->dev = src->dev;
+	o->ino = src->ino;
+	o->streams = xpsm_grow(o->streams, &o->scap, src->st.nstreams, sizeof *o->streams);
+	if (src->st.nstreams > 0)
+		memcpy(o->streams, src->st.streams, src->st.nstreams * sizeof *o->streams);
+	o->nstreams = src->st.nstreams;
 }
 
 /* ---- delivery ---------------------------------------------------------- */
@@ -558,15 +585,19 @@ backoff(unsigned attempt)
 	return d / 2 + arc4random_uniform((uint32_t)(d / 2) + 1);
 }
 
-/* The batch to the receiver, retried on failures worth a retry for --retry-for. */
+/*
+ * The batch to the receiver, retried on failures worth a retry for
+ * --retry-for; with failed, e is the failure of a first attempt.
+ */
 static int
-deliver(struct shipper *sh, struct psm_error *e)
+deliver(struct shipper *sh, const struct psm_ship_batch *b, bool failed, struct psm_error *e)
 {
 	uint64_t first_failure = 0;
 
 	for (unsigned attempt = 0;; attempt++) {
-		if (psm_sink_send(&sh->sink, &sh->batch, e) == 0)
+		if (!failed && psm_sink_send(&sh->sink, b, e) == 0)
 			return 0;
+		failed = false;
 		psm_sink_disconnect(&sh->sink);
 		if (e->kind != PSM_E_OS)
 			return -1;
@@ -589,23 +620,55 @@ deliver(struct shipper *sh, struct psm_error *e)
 
 /* The batch was acknowledged: the state moves past it, on disk. */
 static int
-acknowledged(struct shipper *sh, struct source *src, struct psm_error *e)
+acknowledged(struct shipper *sh, struct source *src, struct outgoing *o, struct psm_error *e)
 {
-	const struct psm_ship_line *last = &sh->batch.v[sh->batch.n - 1];
+	const struct psm_ship_batch *b = &o->batch;
+	const struct psm_ship_line *last = &b->v[b->n - 1];
 
-	src->lines += sh->batch.n;
-	src->bytes += sh->batch.bytes + sh->batch.n;	/* with their newlines, as in the file */
-	sh->lines += sh->batch.n;
-	sh->bytes += sh->batch.bytes + sh->batch.n;
+	src->lines += b->n;
+	src->bytes += b->bytes + b->n;	/* with their newlines, as in the file */
+	sh->lines += b->n;
+	sh->bytes += b->bytes + b->n;
 	if (src->is_stdin)
 		return 0;
-	src->st.dev = src->dev;
-	src->st.ino = src->ino;
-	src->st.offset = sh->end_offset;
-	src->st.lines = last->lineno;
-	src->st.last_start = sh->last_start;
-	psm_sha256(src->st.last_hash, last->line, last->len);
-	return psm_ship_state_save(&src->st, e);
+	struct psm_ship_state st = src->st;	/* the streams as they were after the batch */
+	st.dev = o->dev;
+	st.ino = o->ino;
+	st.offset = o->end_offset;
+	st.lines = last->lineno;
+	st.last_start = o->last_start;
+	psm_sha256(st.last_hash, last->line, last->len);
+	st.streams = o->streams;
+	st.nstreams = o->nstreams;
+	int rc = psm_ship_state_save(&st, e);
+	src->st.dev = st.dev;
+	src->st.ino = st.ino;
+	src->st.offset = st.offset;
+	src->st.lines = st.lines;
+	src->st.last_start = st.last_start;
+	memcpy(src->st.last_hash, st.last_hash, sizeof st.last_hash);
+	src->st.known = st.known;
+	return rc;
+}
+
+/*
+ * Batch a to the receiver, and, when next is given and the sink can split
+ * a batch, next read from src meanwhile; then a acknowledged and the state
+ * moved past it.
+ */
+static int
+ship(struct shipper *sh, struct source *src, struct outgoing *a, struct outgoing *next,
+    struct psm_error *e)
+{
+	int rc = psm_sink_start(&sh->sink, &a->batch, e);
+
+	if (next != NULL)
+		fill_batch(sh, src, next);
+	if (rc == 0)
+		rc = psm_sink_finish(&sh->sink, e);
+	if (rc < 0 && deliver(sh, &a->batch, true, e) < 0)
+		return -1;
+	return acknowledged(sh, src, a, e);
 }
 
 /* ---- a source's run ---------------------------------------------------- */
@@ -665,33 +728,43 @@ look_again(struct shipper *sh, struct source *src, struct psm_error *e)
 }
 
 /*
- * One batch of src: read, delivered, acknowledged. Returns whether lines
+ * Batches of src, up to STEP_BATCHES, each read while the one before is
+ * with the receiver: read, delivered, acknowledged. Returns whether lines
  * went; a failure is reported and ends src (or, past --retry-for or for a
  * refusal, the run).
  */
 static bool
 step(struct shipper *sh, struct source *src)
 {
+	struct outgoing *a = &sh->out[0], *b = &sh->out[1];
+	bool split = sh->sink.ops->start != NULL, went = false;
 	struct psm_error e;
-	int bad = 0;
 
 	if (src->fd < 0)
 		return false;
-	if (fill_batch(sh, src, &e) < 0)
-		bad = -1;
-	struct psm_error read_error = e;
-	if (sh->batch.n > 0 && (deliver(sh, &e) < 0 || acknowledged(sh, src, &e) < 0)) {
-		report(sh, &e);
-		src->done = true;
-		if (e.kind != PSM_E_DATA)
-			sh->halt = true;
-		return false;
+	fill_batch(sh, src, a);
+	for (int k = 0; a->batch.n > 0; k++) {
+		bool more = split && !a->stopped && !src->at_end && !src->is_stdin &&
+		    k + 1 < STEP_BATCHES;	/* (a pipe would be waited on with a batch out) */
+		if (ship(sh, src, a, more ? b : NULL, &e) < 0) {
+			report(sh, &e);
+			src->done = true;
+			if (e.kind != PSM_E_DATA)
+				sh->halt = true;
+			return false;
+		}
+		went = true;
+		show_progress(sh, false);
+		if (!more)
+			break;
+		struct outgoing *t = a;
+		a = b;
+		b = t;
 	}
-	show_progress(sh, false);
-	if (bad < 0) {
-		report(sh, &read_error);
+	if (a->stopped) {
+		report(sh, &a->err);
 		src->done = true;
-		return sh->batch.n > 0;
+		return went;
 	}
 	if (src->at_end && src->then_path && rotated_done(src)) {
 		if (finish_rotated(sh, src, &e) < 0) {
@@ -702,7 +775,7 @@ step(struct shipper *sh, struct source *src)
 	}
 	if (src->at_end && !sh->opt->follow)
 		src->done = true;
-	return sh->batch.n > 0;
+	return went;
 }
 
 static void
@@ -806,7 +879,8 @@ main(int argc, char **argv)
 	if (psm_chain_preload(&e) < 0)
 		xpsm_die(&e);
 	set_signals();
-	psm_buf_reserve(&sh.text, PSM_SHIP_BATCH_BYTES + PSM_SEALED_LINE_MAX + 1);
+	for (int i = 0; i < 2; i++)
+		psm_buf_reserve(&sh.out[i].text, PSM_SHIP_BATCH_BYTES + PSM_SEALED_LINE_MAX + 1);
 	struct source *src = xmalloc(sizeof *src * (size_t)opt.nfiles);
 	memset(src, 0, sizeof *src * (size_t)opt.nfiles);
 	sh.started = psm_mono_usec();
@@ -828,8 +902,11 @@ main(int argc, char **argv)
 	free(src);
 	psm_sink_free(&sh.sink);
 	free(sh.state_to);
-	psm_ship_batch_free(&sh.batch);
-	psm_buf_free(&sh.text);
+	for (int i = 0; i < 2; i++) {
+		psm_ship_batch_free(&sh.out[i].batch);
+		psm_buf_free(&sh.out[i].text);
+		free(sh.out[i].streams);
+	}
 	if (stop_signal > 0 && sh.status == 0 && !opt.follow)
 		return 128 + stop_signal;
 	return sh.status;

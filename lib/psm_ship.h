@@ -13,7 +13,7 @@
 
 #include "psm.h"
 
-#define PSM_SHIP_BATCH_BYTES (2 * 1024 * 1024)	/* a batch's lines, at most (or one longer line) */
+#define PSM_SHIP_BATCH_BYTES (1024 * 1024)	/* a batch's lines, at most (or one longer line) */
 
 /* One line to deliver, and what is known of it. */
 struct psm_ship_line {
@@ -62,6 +62,14 @@ struct psm_sink_ops {
 	int (*check)(struct psm_sink *s, const struct psm_ship_line *l, struct psm_error *e);
 	/* Every line of b, in order: 0 only once the receiver has all of them. */
 	int (*send)(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e);
+	/*
+	 * May be NULL: send() in two halves, so that the caller reads the next
+	 * batch while the receiver takes this one. start() sends b, which must
+	 * stay as it is until finish(); finish() is 0 once the receiver has all
+	 * of it. A failure of either is a failure of the batch.
+	 */
+	int (*start)(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e);
+	int (*finish)(struct psm_sink *s, struct psm_error *e);
 	void (*disconnect)(struct psm_sink *s);	/* after a failure, and at the end */
 	void (*free)(struct psm_sink *s);	/* disconnects first if connected */
 };
@@ -72,6 +80,7 @@ struct psm_sink {
 	const char *acked;		/* what "acknowledged" means here, for -v and messages */
 	char where[512];		/* the destination as messages name it, without secrets */
 	bool connected;
+	bool started;			/* a batch was started and is not finished */
 	void *impl;
 };
 
@@ -84,6 +93,8 @@ int psm_sink_new(struct psm_sink *s, const struct psm_sink_conf *c, struct psm_e
 int psm_sink_connect(struct psm_sink *s, struct psm_error *e);
 int psm_sink_check(struct psm_sink *s, const struct psm_ship_line *l, struct psm_error *e);
 int psm_sink_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e);
+int psm_sink_start(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e);
+int psm_sink_finish(struct psm_sink *s, struct psm_error *e);
 void psm_sink_disconnect(struct psm_sink *s);
 void psm_sink_free(struct psm_sink *s);
 

@@ -152,12 +152,47 @@ psm_sink_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_err
 	return 0;
 }
 
+/*
+ * The first half of psm_sink_send(): b sent, its acknowledgement left for
+ * psm_sink_finish(). A sink that cannot split a batch sends it whole here.
+ */
+int
+psm_sink_start(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
+{
+	if (s->ops->start == NULL)
+		return psm_sink_send(s, b, e);
+	if (b->n == 0)
+		return 0;
+	if (psm_sink_connect(s, e) < 0)
+		return -1;
+	if (s->ops->start(s, b, e) < 0) {
+		name_where(s, e);
+		return -1;
+	}
+	s->started = true;
+	return 0;
+}
+
+int
+psm_sink_finish(struct psm_sink *s, struct psm_error *e)
+{
+	if (!s->started)
+		return 0;
+	s->started = false;
+	if (s->ops->finish(s, e) < 0) {
+		name_where(s, e);
+		return -1;
+	}
+	return 0;
+}
+
 void
 psm_sink_disconnect(struct psm_sink *s)
 {
 	if (s->connected)
 		s->ops->disconnect(s);
 	s->connected = false;
+	s->started = false;
 }
 
 void

@@ -40,6 +40,11 @@
 #define READ_SIZE 16384
 #define DEFAULT_TIMEOUT (30 * UINT64_C(1000000))	/* as net.c's */
 
+/* What the answers are matched against. */
+struct batch_ctx {
+	const struct psm_ship_batch *b;
+};
+
 struct relp_sink {
 	struct psm_net *net;
 	struct psm_buf out;		/* frames to write */
@@ -54,6 +59,7 @@ struct relp_sink {
 	size_t done;			/* the first done commands all have their 200 */
 	bool *answered;			/* by index in the batch */
 	size_t answered_cap;
+	struct batch_ctx batch;		/* from relp_start() to relp_finish() */
 };
 
 /* One frame from the server; data points into the read buffer. */
@@ -342,10 +348,6 @@ relp_connect(struct psm_sink *s, struct psm_error *e)
 
 /* ---- a batch ---- */
 
-struct batch_ctx {
-	const struct psm_ship_batch *b;
-};
-
 static int
 take_answer(struct psm_sink *s, const struct relp_frame *f, void *ctx, struct psm_error *e)
 {
@@ -416,11 +418,23 @@ await_answers(struct psm_sink *s, size_t upto, struct batch_ctx *c, struct psm_e
 	return 0;
 }
 
+/* What it has is unknown: no polite close, and the room of a long line given back. */
+static void
+relp_failed(struct relp_sink *r)
+{
+	r->out.len = 0;
+	psm_buf_shrink(&r->out, 2 * CHUNK_BYTES);
+	r->healthy = false;
+}
+
+/*
+ * b's messages written, the answers read as the window moves, all but
+ * those of the last chunks (relp_finish()): b must stay as it is until then.
+ */
 static int
-send_batch(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
+relp_start(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
 {
 	struct relp_sink *r = s->impl;
-	struct batch_ctx c = { b };
 	struct timespec now;
 
 	if (r->server_closing)
@@ -430,30 +444,41 @@ send_batch(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error 
 	memset(r->answered, 0, b->n * sizeof *r->answered);
 	r->first_txnr = r->txnr;
 	r->sent = r->done = 0;
+	r->batch = (struct batch_ctx){ b };
 	while (r->sent < b->n) {
 		size_t before = r->sent;
 
 		add_chunk(s, b, now.tv_sec, now.tv_nsec / 1000);
 		if (psm_net_write(r->net, r->out.data, r->out.len, e) < 0)
-			return -1;
+			goto failed;
 		/* The chunk before this one, while this one is on its way. */
-		if (await_answers(s, before, &c, e) < 0)
-			return -1;
+		if (await_answers(s, before, &r->batch, e) < 0)
+			goto failed;
 	}
-	return await_answers(s, b->n, &c, e);
+	return 0;
+failed:
+	relp_failed(r);
+	return -1;
+}
+
+/* Delivered: every message of the batch answered 200. */
+static int
+relp_finish(struct psm_sink *s, struct psm_error *e)
+{
+	struct relp_sink *r = s->impl;
+	if (await_answers(s, r->batch.b->n, &r->batch, e) < 0) {
+		relp_failed(r);
+		return -1;
+	}
+	r->out.len = 0;
+	psm_buf_shrink(&r->out, 2 * CHUNK_BYTES);
+	return 0;
 }
 
 static int
 relp_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
 {
-	struct relp_sink *r = s->impl;
-	int st = send_batch(s, b, e);
-
-	r->out.len = 0;
-	psm_buf_shrink(&r->out, 2 * CHUNK_BYTES);
-	if (st < 0)
-		r->healthy = false;	/* what it has is unknown: no polite close */
-	return st;
+	return relp_start(s, b, e) < 0 ? -1 : relp_finish(s, e);
 }
 
 static int
@@ -494,6 +519,8 @@ static const struct psm_sink_ops relp_ops = {
 	.connect = relp_connect,
 	.check = relp_check,
 	.send = relp_send,
+	.start = relp_start,
+	.finish = relp_finish,
 	.disconnect = relp_disconnect,
 	.free = relp_free,
 };

@@ -59,8 +59,9 @@ syslog_connect(struct psm_sink *s, struct psm_error *e)
 	return psm_net_connect(y->net, e);
 }
 
+/* The batch framed and written, not waited for (syslog_finish()). */
 static int
-syslog_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
+syslog_start(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
 {
 	struct syslog_sink *y = s->impl;
 	struct timespec now;
@@ -80,7 +81,22 @@ syslog_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error
 	r = psm_net_write(y->net, y->out.data, y->out.len, e);
 	y->out.len = 0;
 	psm_buf_shrink(&y->out, OUT_KEEP);	/* after a line of 1 MiB, not 2 MiB for ever */
-	return r < 0 ? -1 : psm_net_drain(y->net, e);
+	return r;
+}
+
+/* Delivered: the receiver's TCP has acknowledged every byte written. */
+static int
+syslog_finish(struct psm_sink *s, struct psm_error *e)
+{
+	struct syslog_sink *y = s->impl;
+
+	return psm_net_drain(y->net, e);
+}
+
+static int
+syslog_send(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_error *e)
+{
+	return syslog_start(s, b, e) < 0 ? -1 : syslog_finish(s, e);
 }
 
 static void
@@ -106,6 +122,8 @@ static const struct psm_sink_ops syslog_ops = {
 	.connect = syslog_connect,
 	.check = syslog_check,
 	.send = syslog_send,
+	.start = syslog_start,
+	.finish = syslog_finish,
 	.disconnect = syslog_disconnect,
 	.free = syslog_free,
 };
