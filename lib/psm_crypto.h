@@ -157,4 +157,25 @@ int psm_escrow_open(const struct psm_seckey *k, void *out, const unsigned char *
 int psm_event_escrow(const struct psm_event *ev, char keyid[PSM_KEYID_LEN + 1],
     struct psm_buf *box, struct psm_error *e);
 
+/*
+ * sshcert.c: OpenSSH user certificates (ssh-ed25519-cert-v01@openssh.com,
+ * PROTOCOL.certkeys) signed by an Ed25519 CA with libsodium, and OpenSSH
+ * public key lines. Times are seconds since the epoch; principals and
+ * extensions are NULL-terminated lists, extensions in name order.
+ */
+struct psm_sshcert {
+	unsigned char user_pk[32];
+	uint64_t serial;
+	const char *key_id;
+	char *const *principals;
+	uint64_t valid_after, valid_before;
+	const char *force_command;	/* NULL: none */
+	const char *source_address;	/* NULL: none */
+	char *const *extensions;	/* e.g. "permit-pty" */
+};
+int psm_sshcert_write(struct psm_buf *out, const struct psm_sshcert *c, const unsigned char *ca_sk,
+    struct psm_error *e);
+void psm_ssh_pubkey_write(struct psm_buf *out, const unsigned char pk[32], const char *comment);
+int psm_ssh_pubkey_parse(const char *line, size_t n, unsigned char pk[32], struct psm_error *e);
+
 #endif
