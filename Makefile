@@ -44,6 +44,7 @@ SSL_CFLAGS := $(call pkg_cflags,libssl)
 SSL_LIBS := $(call pkg_libs,libssl,-lssl -lcrypto)
 PQ_CFLAGS := $(call pkg_cflags,libpq)
 PQ_LIBS := $(call pkg_libs,libpq,-lpq)
+JQ_LIBS := $(call pkg_libs,libjq,-ljq)
 DEP_CFLAGS = $(UUID_CFLAGS) $(CRYPTO_CFLAGS) $(SODIUM_CFLAGS) $(SECCOMP_CFLAGS) $(HS_CFLAGS) \
 	$(PCRE2_CFLAGS) $(SSL_CFLAGS) $(PQ_CFLAGS)
 
@@ -55,7 +56,7 @@ LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS)
 LIBS_psm-redact = $(HS_LIBS) $(PCRE2_LIBS) $(SECCOMP_LIBS) -lm
 LIBS_psm-ship = $(SSL_LIBS) $(CRYPTO_LIBS) $(PQ_LIBS) $(SECCOMP_LIBS)
 ALL_DEP_LIBS = $(SSL_LIBS) $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS) $(HS_LIBS) \
-	$(PCRE2_LIBS) $(PQ_LIBS) -lm
+	$(PCRE2_LIBS) $(PQ_LIBS) $(JQ_LIBS) -lm
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Werror
 HARDEN = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE

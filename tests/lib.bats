@@ -30,6 +30,7 @@ run_libtest() {
 @test "lib: sink-pg: URLs with a password refused unechoed, where, lines a text column cannot hold, the password file checked, a silent server bounded by the timeout" { run_libtest test-sink-pg; }
 @test "lib: ship-state: saved, read back, locked, refused when malformed; a rotation found by inode, a copytruncate by the last line's hash, a file gone; sealed streams counted; durations in ms" { run_libtest test-ship-state; }
 @test "lib: sshcert: OpenSSH public key lines written and read back, malformed ones refused; a certificate with an empty window or extensions out of order refused (ssh-keygen reads the others: sshcert.bats)" { run_libtest test-sshcert; }
+@test "lib: policy: a jq program's decision; FILE:LINE of one that does not compile; a run that fails, gives nothing or not an object; an input that is not JSON" { run_libtest test-policy; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do
