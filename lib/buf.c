@@ -76,3 +76,19 @@ psm_buf_free(struct psm_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+/* Numbers in network order, as wire formats want them (SSH, PostgreSQL's binary COPY). */
+void
+psm_buf_add_be32(struct psm_buf *b, uint32_t v)
+{
+	unsigned char p[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	psm_buf_add(b, p, 4);
+}
+
+void
+psm_buf_add_be64(struct psm_buf *b, uint64_t v)
+{
+	psm_buf_add_be32(b, (uint32_t)(v >> 32));
+	psm_buf_add_be32(b, (uint32_t)v);
+}

@@ -78,6 +78,8 @@ void psm_buf_addc(struct psm_buf *b, char c);
 void psm_buf_adds(struct psm_buf *b, const char *s);
 void psm_buf_consume(struct psm_buf *b, size_t n);
 void psm_buf_shrink(struct psm_buf *b, size_t keep);
+void psm_buf_add_be32(struct psm_buf *b, uint32_t v);
+void psm_buf_add_be64(struct psm_buf *b, uint64_t v);
 void psm_buf_free(struct psm_buf *b);
 
 /* util.c */

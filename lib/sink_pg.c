@@ -658,28 +658,18 @@ put16(struct psm_buf *b, uint16_t v)
 	psm_buf_add(b, p, 2);
 }
 
-static void
-put32(struct psm_buf *b, uint32_t v)
-{
-	unsigned char p[4] = { v >> 24, v >> 16, v >> 8, v };
-
-	psm_buf_add(b, p, 4);
-}
-
+/* A bigint field: its length (8), then the number. */
 static void
 put_int8(struct psm_buf *b, uint64_t v)
 {
-	unsigned char p[12] = { 0, 0, 0, 8 };
-
-	for (int i = 0; i < 8; i++)
-		p[4 + i] = v >> (56 - 8 * i);
-	psm_buf_add(b, p, 12);
+	psm_buf_add_be32(b, 8);
+	psm_buf_add_be64(b, v);
 }
 
 static void
 put_bytes(struct psm_buf *b, const void *p, size_t n)
 {
-	put32(b, (uint32_t)n);
+	psm_buf_add_be32(b, (uint32_t)n);
 	psm_buf_add(b, p, n);
 }
 
@@ -698,7 +688,7 @@ put_uuid(struct psm_buf *b, const char *id)
 	size_t k = 0;
 
 	if (id[0] == '\0') {
-		put32(b, UINT32_MAX);	/* -1: NULL */
+		psm_buf_add_be32(b, UINT32_MAX);	/* -1: NULL */
 		return 0;
 	}
 	if (!psm_sid_valid(id, strlen(id)))
@@ -754,8 +744,8 @@ encode_batch(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_erro
 	c->len = 0;
 	psm_buf_reserve(c, b->bytes + b->n * (150 + hostlen + filelen) + 32);
 	psm_buf_add(c, signature, sizeof signature);
-	put32(c, 0);		/* flags */
-	put32(c, 0);		/* header extension */
+	psm_buf_add_be32(c, 0);		/* flags */
+	psm_buf_add_be32(c, 0);		/* header extension */
 	for (size_t i = 0; i < b->n && rc == 0; i++) {
 		const struct psm_ship_line *l = &b->v[i];
 		unsigned char id[32];
@@ -779,7 +769,7 @@ encode_batch(struct psm_sink *s, const struct psm_ship_batch *b, struct psm_erro
 		if (l->stream_line)
 			put_int8(c, l->stream_line);
 		else
-			put32(c, UINT32_MAX);
+			psm_buf_add_be32(c, UINT32_MAX);
 	}
 	put16(c, UINT16_MAX);	/* -1: the end */
 	free(qhost);

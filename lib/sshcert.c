@@ -21,24 +21,9 @@ static const char ed25519[] = "ssh-ed25519";
 static const char cert_type[] = "ssh-ed25519-cert-v01@openssh.com";
 
 static void
-put_u32(struct psm_buf *b, uint32_t v)
-{
-	unsigned char p[4] = { v >> 24, v >> 16, v >> 8, v };
-
-	psm_buf_add(b, p, 4);
-}
-
-static void
-put_u64(struct psm_buf *b, uint64_t v)
-{
-	put_u32(b, (uint32_t)(v >> 32));
-	put_u32(b, (uint32_t)v);
-}
-
-static void
 put_string(struct psm_buf *b, const void *p, size_t n)
 {
-	put_u32(b, (uint32_t)n);
+	psm_buf_add_be32(b, (uint32_t)n);
 	psm_buf_add(b, p, n);
 }
 
@@ -136,14 +121,14 @@ psm_sshcert_write(struct psm_buf *out, const struct psm_sshcert *c, const unsign
 	put_cstring(&cert, cert_type);
 	put_string(&cert, nonce, sizeof nonce);
 	put_string(&cert, c->user_pk, 32);
-	put_u64(&cert, c->serial);
-	put_u32(&cert, 1);		/* SSH2_CERT_TYPE_USER */
+	psm_buf_add_be64(&cert, c->serial);
+	psm_buf_add_be32(&cert, 1);		/* SSH2_CERT_TYPE_USER */
 	put_cstring(&cert, c->key_id);
 	for (char *const *p = c->principals; p != NULL && *p != NULL; p++)
 		put_cstring(&principals, *p);
 	put_string(&cert, principals.data, principals.len);
-	put_u64(&cert, c->valid_after);
-	put_u64(&cert, c->valid_before);
+	psm_buf_add_be64(&cert, c->valid_after);
+	psm_buf_add_be64(&cert, c->valid_before);
 	put_options(&cert, c);
 	put_extensions(&cert, c->extensions);
 	put_string(&cert, "", 0);	/* reserved */
