@@ -205,7 +205,7 @@ ok_line() {
 
 @test "psm-verify: a forged signature (one base64 character changed) fails: bad signature" {
 	c=$(line 5 s.jsonl | sed 's/.*"sig":"\(.\).*/\1/')
-	sed -i "5s/\"sig\":\"$c/\"sig\":\"$(other_char "$c")/" s.jsonl
+	sed -i "5s|\"sig\":\"$c|\"sig\":\"$(other_char "$c")|" s.jsonl	# | : base64 has /
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output "s.jsonl: FAILED: line 5: $CHANGED"
 	rehash s.jsonl 5
@@ -214,7 +214,7 @@ ok_line() {
 	# The seal's signature too.
 	cp "$BATS_FILE_TMPDIR/s.jsonl" s.jsonl
 	c=$(line "$T" s.jsonl | sed 's/.*"sig":"\(.\).*/\1/')
-	sed -i "${T}s/\"sig\":\"$c/\"sig\":\"$(other_char "$c")/" s.jsonl
+	sed -i "${T}s|\"sig\":\"$c|\"sig\":\"$(other_char "$c")|" s.jsonl
 	rehash s.jsonl "$T"
 	run -1 psm-verify -p k.pub s.jsonl
 	assert_output "s.jsonl: FAILED: line $T: bad signature (forged or changed checkpoint)"
