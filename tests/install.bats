@@ -5,7 +5,7 @@ load helpers
 @test "make install: binaries, man pages, completions and share/psm go under DESTDIR/PREFIX" {
 	dest=$BATS_TEST_TMPDIR/dest
 	run -0 make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$dest" PREFIX=/opt/psm
-	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant; do
 		for f in bin/$cmd share/man/man1/$cmd.1 share/bash-completion/completions/$cmd; do
 			[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
 		done
