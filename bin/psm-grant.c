@@ -444,6 +444,21 @@ load_secret(struct psm_seckey *k, const char *path)
 		xpsm_die(&e);
 }
 
+/* An approver at a terminal sees what they sign before the passphrase is asked for. */
+static void
+show_request(const struct document *d, bool deny)
+{
+	const struct psm_request *r = &d->request;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	fprintf(stderr, "psm-grant: %s request %s: %s (uid %" PRIu64 ") on %s asks for %s as %s on %s "
+	    "for %" PRIu64 " s%s%s%s%s: %s\n", deny ? "denying" : "approving", r->id, r->user, r->uid,
+	    r->host, r->role, r->account, r->target, r->ttl, r->command ? ", only: " : "",
+	    r->command ? r->command : "", r->ticket ? ", ticket " : "", r->ticket ? r->ticket : "",
+	    r->reason);
+}
+
 static int
 cmd_approve(struct options *opt)
 {
@@ -459,6 +474,7 @@ cmd_approve(struct options *opt)
 	read_document(d, opt->file);
 	int64_t now = now_seconds();
 	refuse_expired_request(d, now);
+	show_request(d, opt->deny);
 	load_secret(&k, opt->key);
 	for (size_t i = 0; i < d->napprovals; i++)
 		if (strcmp(d->approvals[i].key, k.id) == 0)
