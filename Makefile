@@ -22,7 +22,7 @@ PKG_CONFIG ?= pkg-config
 PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
-MAN5 = man/psm-stream.5 man/psm-redact.5
+MAN5 = man/psm-stream.5 man/psm-redact.5 man/psm-policy.5
 MANPAGES = $(wildcard man/*.[157])
 
 # One pkg-config query per library; each program links only what it uses.

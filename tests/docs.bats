@@ -522,3 +522,20 @@ examples_run() {
 @test "psm-grant.1: the EXAMPLES run" {
 	examples_run psm-grant.1
 }
+
+@test "psm-policy.5: mandoc -Tlint has no warning" {
+	lint_ok psm-policy.5
+}
+
+@test "psm-policy.5: the EXAMPLES run" {
+	examples_run psm-policy.5
+}
+
+@test "psm-policy.5: FILES names each policy of share/psm/policies, and only those" {
+	local p shipped named
+	shipped=$(cd "$ROOT/share/psm/policies" && ls *.jq)
+	named=$(rendered_section psm-policy.5 FILES | grep -oE '^ +[a-z-]+\.jq' | tr -d ' ' | sort)
+	[ -n "$shipped" ] || fail "no policies in share/psm/policies"
+	[ "$(sort <<<"$shipped")" = "$named" ] ||
+		fail "share/psm/policies: $(echo $shipped); psm-policy.5's FILES: $(echo $named)"
+}

@@ -10,8 +10,9 @@ load helpers
 			[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
 		done
 	done
-	for f in share/man/man5/psm-stream.5 share/man/man5/psm-redact.5 share/man/man7/psm.7 share/zsh/vendor-completions/_psm \
-	    share/psm/ship-views.sql; do
+	for f in share/man/man5/psm-stream.5 share/man/man5/psm-redact.5 share/man/man5/psm-policy.5 \
+	    share/man/man7/psm.7 share/zsh/vendor-completions/_psm share/psm/ship-views.sql \
+	    share/psm/policies/{default,roles,business-hours,vendor,break-glass}.jq; do
 		[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
 	done
 	[ -x "$dest/opt/psm/bin/psm-record" ]
