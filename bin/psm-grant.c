@@ -39,6 +39,8 @@
 #define DOC_LINES_MAX (1 + PSM_GRANT_APPROVERS_MAX * 2)
 #define APPROVERS_FILE_MAX (1024 * 1024)
 #define POLICY_FILE_MAX (1024 * 1024)
+#define POLICY_SECONDS 10
+#define POLICY_SECONDS_TEXT "10"
 #define DEFAULT_FORCE_COMMAND "psm-record --grant " PSM_CONF_DIR "/grants/%g"
 
 extern char **environ;
@@ -849,6 +851,21 @@ policy_bool(const struct issue *s, jv out, const char *key, bool required)
 	return false;
 }
 
+static const char *policy_running;	/* its file, for the alarm */
+
+/* A policy that does not end (def f: f; f) cannot be stopped inside libjq: the process is. */
+static void
+policy_too_long(int sig)
+{
+	static const char msg[] = ": did not finish within " POLICY_SECONDS_TEXT " seconds\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, "psm-grant: ", 11);
+	(void)!write(STDERR_FILENO, policy_running, strlen(policy_running));
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	_exit(PSM_EXIT_DATA);
+}
+
 static void
 run_policy(struct issue *s)
 {
@@ -858,8 +875,12 @@ run_policy(struct issue *s)
 	struct psm_error e;
 
 	policy_input(s, &in);
+	policy_running = s->opt->policy;
+	signal(SIGALRM, policy_too_long);
+	alarm(POLICY_SECONDS);
 	if (psm_policy_run(s->policy, in.data, in.len, &answer, &e) < 0)
 		xpsm_die(&e);
+	alarm(0);
 	psm_buf_free(&in);
 	psm_buf_addc(&answer, '\0');
 	jv out = jv_parse(answer.data);
