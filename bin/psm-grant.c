@@ -407,7 +407,7 @@ read_document(struct document *d, const char *path)
 	if (rc == PSM_LINE_PARTIAL)
 		errx(PSM_EXIT_DATA, "%s:%" PRIu64 ": the last line is not whole", d->name, in.lineno + 1);
 	if (in.lineno == 0)
-		errx(PSM_EXIT_DATA, "%s: empty, not a request", d->name);
+		errx(PSM_EXIT_DATA, "%s:1: empty, not a request", d->name);
 	psm_lines_free(&in);
 	if (fd != STDIN_FILENO)
 		close(fd);
