@@ -132,9 +132,9 @@ duration_seconds(const char *name, const char *s, uint64_t *out)
 {
 	uint64_t usec;
 
-	if (psm_parse_duration(s, &usec) < 0 || usec < 1000000 ||
+	if (psm_parse_duration(s, &usec) < 0 || usec < 1000000 || usec % 1000000 != 0 ||
 	    usec / 1000000 > PSM_GRANT_TTL_MAX) {
-		warnx("--%s: '%s' is not a duration from 1s to 7d", name, s);
+		warnx("--%s: '%s' is not a duration of whole seconds from 1s to 7d", name, s);
 		usage();
 	}
 	*out = usec / 1000000;
