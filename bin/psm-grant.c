@@ -908,6 +908,10 @@ run_policy(struct issue *s)
 		if (!known)
 			errx(PSM_EXIT_DATA, "%s: unknown SSH extension '%s'", s->opt->policy,
 			    s->d.extensions[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->d.extensions[i], s->d.extensions[j]) == 0)
+				errx(PSM_EXIT_DATA, "%s: SSH extension '%s' named twice", s->opt->policy,
+				    s->d.extensions[i]);
 	}
 }
 
