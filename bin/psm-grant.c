@@ -381,6 +381,8 @@ read_document(struct document *d, const char *path)
 	int fd = STDIN_FILENO, rc;
 
 	memset(d, 0, sizeof *d);
+	if (path != NULL && strcmp(path, "-") == 0)
+		path = NULL;	/* as check and revoke take it */
 	d->name = path != NULL ? path : "stdin";
 	if (path != NULL && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		err(PSM_EXIT_OS, "%s", path);
