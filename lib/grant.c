@@ -308,6 +308,7 @@ doc_open(struct doc *d, const char *line, size_t n, const char *what, struct psm
 {
 	d->what = what;
 	d->e = e;
+	d->obj = jv_null();
 	if (n > PSM_GRANT_LINE_MAX)
 		return psm_fail(e, PSM_E_DATA, "a line over %d bytes", PSM_GRANT_LINE_MAX);
 	d->obj = jv_parse_sized(line, (int)n);
