@@ -303,6 +303,41 @@ struct doc {
 	struct psm_error *e;
 };
 
+/*
+ * A string where a separator should be ({"a":1 "b"}, [1] "x"). libjq 1.6
+ * refuses such a line ("Expected separator between values") but loses the
+ * string it has just made: value() in its jv_parse.c returns the error
+ * without freeing it (jq 1.7 does). Valid JSON never has one, so the line
+ * is refused here, before jv sees it. Outside strings, each byte other
+ * than a separator, an opening or white space ends or continues a value.
+ */
+static bool
+string_after_value(const char *s, size_t n)
+{
+	bool after = false;	/* a value has just ended */
+
+	for (size_t i = 0; i < n; i++) {
+		switch (s[i]) {
+		case ' ': case '\t': case '\n': case '\r':
+			break;
+		case ',': case ':': case '[': case '{':
+			after = false;
+			break;
+		case '"':
+			if (after)
+				return true;
+			for (i++; i < n && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			after = true;
+			break;
+		default:
+			after = true;
+		}
+	}
+	return false;
+}
+
 static int
 doc_open(struct doc *d, const char *line, size_t n, const char *what, struct psm_error *e)
 {
@@ -311,6 +346,8 @@ doc_open(struct doc *d, const char *line, size_t n, const char *what, struct psm
 	d->obj = jv_null();
 	if (n > PSM_GRANT_LINE_MAX)
 		return psm_fail(e, PSM_E_DATA, "a line over %d bytes", PSM_GRANT_LINE_MAX);
+	if (string_after_value(line, n))
+		return psm_fail(e, PSM_E_DATA, "not JSON (a string where a separator is expected)");
 	d->obj = jv_parse_sized(line, (int)n);
 	if (!jv_is_valid(d->obj)) {
 		jv msg = jv_invalid_get_msg(d->obj);
