@@ -3,9 +3,10 @@
  * verifier of sealed streams (psm-verify's loop) as they are and resealed
  * with well-signed checkpoints, to the parsers of key files (each line
  * as a public key, the whole input as a secret key file), to the
- * playback filter (lib/term.c), whose promises it checks, and to a
+ * playback filter (lib/term.c), whose promises it checks, to a
  * redaction channel (lib/redact.c), with secrets planted in the bytes,
- * which must not get out.
+ * which must not get out, and to the readers of psm-grant's documents
+ * (lib/grant.c).
  *
  * Built two ways: with libFuzzer (make fuzz), and with -DSTANDALONE as a
  * plain program that replays the files it is given (make check runs the
@@ -23,8 +24,12 @@
 #include <sodium.h>
 
 #include "psm_crypto.h"
+#include "psm_grant.h"
 #include "psm_redact.h"
 #include "redact_rules.h"	/* builtin_rules[]: share/psm/redact.rules */
+
+/* The seed of the harness's one signing key (the resealer's, psm-grant's CA and approver). */
+static const unsigned char fixed_seed[32] = "psm fuzz harness fixed key seed";
 
 /* Every accessor a command may call on a parsed event. */
 static void
@@ -205,14 +210,13 @@ reseal_line(struct resealer *rs, struct psm_verifier *v, const char *p, size_t l
 static void
 verify_resealed(const unsigned char *data, size_t size)
 {
-	static const unsigned char seed[32] = "psm fuzz harness fixed key seed";
 	struct resealer rs = { 0 };
 	struct psm_verifier v;
 	struct psm_error e;
 	const unsigned char *p = data, *end = data + size;
 
 	rs.key.sk = xsodium_malloc(crypto_sign_SECRETKEYBYTES);
-	crypto_sign_seed_keypair(rs.key.pk, rs.key.sk, seed);
+	crypto_sign_seed_keypair(rs.key.pk, rs.key.sk, fixed_seed);
 	psm_key_id(rs.key.id, rs.key.pk);
 	psm_seckey_public(&rs.key, &rs.pub);
 	memcpy(rs.stream, "00000000-0000-4000-8000-000000000000", sizeof rs.stream);
@@ -233,6 +237,67 @@ verify_resealed(const unsigned char *data, size_t size)
 	psm_seckey_free(&rs.key);
 	psm_buf_free(&rs.line);
 	psm_buf_free(&rs.field);
+}
+
+/*
+ * psm-grant's documents: each line as a request, an approval, a grant and
+ * a revocation list of one line, and the whole input as a revocation
+ * list; approvals are checked against the first line that is a request.
+ * The fixed key is the CA and the approver: the corpus's grant-* inputs
+ * were made by psm-grant with a key file of that seed, so that the
+ * fuzzer also reaches what is read once a signature holds.
+ */
+static void
+grant_documents(const unsigned char *data, size_t size)
+{
+	static struct psm_pubkey key;
+	const char *text = (const char *)data, *p = text, *end = text + size;
+	struct psm_request first;
+	bool have_first = false;
+	struct psm_revoked rl;
+	struct psm_error e;
+
+	if (key.id[0] == '\0') {
+		unsigned char sk[crypto_sign_SECRETKEYBYTES];
+		crypto_sign_seed_keypair(key.pk, sk, fixed_seed);
+		sodium_memzero(sk, sizeof sk);
+		psm_key_id(key.id, key.pk);
+	}
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct psm_request r;
+		struct psm_approval a;
+		struct psm_grant g;
+
+		if (psm_request_parse(&r, p, len, &e) == 0) {
+			if (!have_first) {
+				first = r;
+				have_first = true;
+			} else {
+				psm_request_free(&r);
+			}
+		}
+		if (psm_approval_parse(&a, p, len, &e) == 0) {
+			if (have_first)
+				psm_approval_signed_by(&a, &first, &key);
+			psm_approval_free(&a);
+		}
+		if (psm_grant_parse(&g, p, len, &key, &e) == 0) {
+			psm_grant_outside(&g, g.not_before);
+			psm_grant_for_host(&g, "db1.example.org");
+			psm_grant_free(&g);
+		}
+		if (psm_revoked_parse(&rl, p, nl ? len + 1 : len, "fuzz", &key, &e) == 0) {
+			psm_revoked_has(&rl, "00000000-0000-4000-8000-000000000000");
+			psm_revoked_free(&rl);
+		}
+		p += len + 1;
+	}
+	if (psm_revoked_parse(&rl, text, size, "fuzz", &key, &e) == 0)
+		psm_revoked_free(&rl);
+	if (have_first)
+		psm_request_free(&first);
 }
 
 /*
@@ -546,6 +611,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	verify_lines(data, size);
 	verify_resealed(data, size);
 	parse_keys(data, size);
+	grant_documents(data, size);
 	filter_terminal(data, size);
 	redact(data, size);
 	psm_lines_free(&r);
