@@ -309,7 +309,7 @@ cmd_request(struct options *opt)
 	struct psm_request r = { 0 };
 	struct passwd *pw = getpwuid(getuid());
 	struct psm_buf out = { 0 };
-	char host[256] = "";
+	char host[PSM_GRANT_HOST_MAX + 1] = "";	/* as r.host: gethostname leaves its last byte 0 */
 
 	require(opt->role, "--role");
 	require(opt->target, "--target");
