@@ -414,6 +414,17 @@ now_past() {
 	refused 4 'missing.jq: No such file or directory' issue missing.jq ra
 }
 
+@test "psm-grant issue: a policy with a module is refused, one that never ends is stopped after 10 s: exit 3, no grant" {
+	request > r
+	approve r ra ann
+	printf 'import "rules" as r;\n{allow: true}\n' > mod.jq
+	refused 3 'mod.jq: module not found: rules' issue mod.jq ra
+	printf 'def forever: forever;\nforever\n' > loop.jq
+	SECONDS=0
+	refused 3 'loop.jq: did not finish within 10 seconds' issue loop.jq ra
+	[ "$SECONDS" -ge 9 ] && [ "$SECONDS" -le 20 ] || fail "stopped after $SECONDS s"
+}
+
 @test "psm-grant issue: a policy that fails when run, gives no object, or a value of the wrong type is exit 3" {
 	request > r
 	approve r ra ann
