@@ -1306,7 +1306,8 @@ cmd_check(struct options *opt)
 
 /* ---- revoke ---- */
 
-static void
+/* ssh-keygen's exit status, 128 + N when killed by signal N. */
+static int
 run_ssh_keygen(char *const argv[])
 {
 	pid_t pid;
@@ -1319,23 +1320,72 @@ run_ssh_keygen(char *const argv[])
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			err(PSM_EXIT_OS, "waitpid");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		errx(PSM_EXIT_OS, "ssh-keygen -k failed (status %d): the KRL was not changed",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The certificate's serial into an OpenSSH KRL, through ssh-keygen -k. */
+/* FROM's bytes into a new file TO with FROM's mode; -1 and errno on failure. */
+static int
+copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	struct stat st;
+	struct psm_error e;
+	ssize_t r;
+	int in, out, rc = 0;
+
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(in, &st) < 0 ||
+	    (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0777)) < 0) {
+		int saved = errno;
+		close(in);
+		errno = saved;
+		return -1;
+	}
+	while (rc == 0 && (r = read(in, buf, sizeof buf)) != 0) {
+		if (r < 0 && errno != EINTR)
+			rc = -1;
+		else if (r > 0 && psm_write_all(out, buf, (size_t)r, &e) < 0)
+			rc = -1;
+	}
+	int saved = errno;
+	close(in);
+	if (close(out) < 0 && rc == 0)
+		return -1;
+	errno = saved;
+	return rc;
+}
+
+/*
+ * The certificate's serial into an OpenSSH KRL, through ssh-keygen -k. sshd
+ * reads the KRL at each login, and ssh-keygen rewrites a file in place
+ * (truncated, then written): it changes a copy, which then replaces the KRL
+ * whole. Between the two, sshd would read an empty file, which to it is no KRL
+ * but an empty list of keys: nothing revoked.
+ */
 static void
 revoke_in_krl(const struct options *opt, const struct psm_grant *g)
 {
 	char dir[] = "/tmp/psm-grant.XXXXXX", ca_path[64], spec_path[64], serial[64];
+	char krl_tmp[PATH_MAX];
 	struct psm_pubkey ssh_ca;
 	struct psm_buf b = { 0 };
 	struct psm_error e;
 	struct stat st;
+	int fd, status;
 
 	if (psm_pubkey_load(&ssh_ca, opt->ssh_ca, &e) < 0)
 		xpsm_die(&e);
+	if ((size_t)snprintf(krl_tmp, sizeof krl_tmp, "%s.tmp.%ld", opt->krl, (long)getpid()) >=
+	    sizeof krl_tmp)
+		errx(PSM_EXIT_USAGE, "--krl: '%s' is too long a path", opt->krl);
+	bool update = stat(opt->krl, &st) == 0;
+	if (update && copy_file(opt->krl, krl_tmp) < 0) {
+		int saved = errno;
+		unlink(krl_tmp);
+		errno = saved;
+		err(PSM_EXIT_OS, "%s", opt->krl);
+	}
 	if (mkdtemp(dir) == NULL)
 		err(PSM_EXIT_OS, "mkdtemp");
 	snprintf(ca_path, sizeof ca_path, "%s/ca.pub", dir);
@@ -1347,13 +1397,24 @@ revoke_in_krl(const struct options *opt, const struct psm_grant *g)
 	psm_buf_adds(&b, serial);
 	write_file_atomically(spec_path, &b, 0600);
 	psm_buf_free(&b);
-	bool update = stat(opt->krl, &st) == 0;
-	char *argv[] = { "ssh-keygen", "-q", "-k", update ? "-u" : "-q", "-f", (char *)opt->krl,
+	char *argv[] = { "ssh-keygen", "-q", "-k", update ? "-u" : "-q", "-f", krl_tmp,
 	    "-s", ca_path, spec_path, NULL };
-	run_ssh_keygen(argv);
+	status = run_ssh_keygen(argv);
 	unlink(ca_path);
 	unlink(spec_path);
 	rmdir(dir);
+	if (status != 0) {
+		unlink(krl_tmp);
+		errx(PSM_EXIT_OS, "%s: ssh-keygen -k failed (status %d): the KRL was not changed",
+		    opt->krl, status);
+	}
+	if ((fd = open(krl_tmp, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) < 0 || close(fd) < 0 ||
+	    rename(krl_tmp, opt->krl) < 0) {
+		int saved = errno;
+		unlink(krl_tmp);
+		errno = saved;
+		err(PSM_EXIT_OS, "%s", opt->krl);
+	}
 }
 
 static bool
