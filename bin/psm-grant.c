@@ -657,6 +657,7 @@ struct issue {
 	size_t ncounted;
 	struct decision d;
 	int64_t now;
+	unsigned char ssh_user_pk[32];	/* --ssh-pubkey's key */
 };
 
 static void
@@ -1069,21 +1070,30 @@ force_command(const char *template, const char *grant_id)
 	return b.data;
 }
 
+/* --ssh-pubkey read early: a bad key is said before any passphrase is asked for. */
+static void
+read_ssh_pubkey(struct issue *s)
+{
+	char *text = read_text_file(s->opt->ssh_pubkey, 16384);
+	struct psm_error e;
+
+	if (psm_ssh_pubkey_parse(text, strcspn(text, "\n"), s->ssh_user_pk, &e) < 0)
+		errx(psm_exit_status(&e), "%s:1: %s", s->opt->ssh_pubkey, e.msg);
+	free(text);
+}
+
 static void
 issue_ssh_cert(const struct issue *s, uint64_t serial, int64_t issued, int64_t expires)
 {
 	const struct psm_request *r = &s->doc->request;
-	char *text, keyid[1024], *principals[] = { (char *)r->account, NULL };
+	char keyid[1024], *principals[] = { (char *)r->account, NULL };
 	struct psm_buf cert = { 0 };
 	struct psm_seckey ca;
 	struct psm_error e;
 	struct psm_sshcert c = { 0 };
 	size_t n = 0;
 
-	text = read_text_file(s->opt->ssh_pubkey, 16384);
-	if (psm_ssh_pubkey_parse(text, strcspn(text, "\n"), c.user_pk, &e) < 0)
-		errx(psm_exit_status(&e), "%s:1: %s", s->opt->ssh_pubkey, e.msg);
-	free(text);
+	memcpy(c.user_pk, s->ssh_user_pk, sizeof c.user_pk);
 	n = (size_t)snprintf(keyid, sizeof keyid, "grant=%s user=%s approvers=", r->id, r->user);
 	for (size_t i = 0; i < s->ncounted && n < sizeof keyid; i++)
 		n += (size_t)snprintf(keyid + n, sizeof keyid - n, "%s%s", i > 0 ? "," : "",
@@ -1209,6 +1219,8 @@ cmd_issue(struct options *opt)
 	load_approvers(&s.approvers, opt->approvers);
 	s.doc = xmalloc(sizeof *s.doc);
 	read_document(s.doc, opt->file);
+	if (opt->ssh_pubkey != NULL)
+		read_ssh_pubkey(&s);
 	s.now = now_seconds();
 	explain_request(&s);
 	refuse_expired_request(s.doc, s.now);
