@@ -21,8 +21,10 @@ setup_file() {
 	echo 'alice ops alice.pub' > approvers
 	echo '{allow: true, approvals: 1, max_ttl: 3600}' > policy.jq
 	psm-grant ssh-ca sshca.pub > trusted_ca
-	# sshd refuses every login when RevokedKeys names a file that is missing.
+	# sshd refuses every login when RevokedKeys names a file that is missing,
+	# and psm-record a --revoked list that is.
 	ssh-keygen -q -k -f krl
+	: > revoked
 	ssh-keygen -q -t ed25519 -N '' -f host_key
 	# sshd reads a principals file only if it and every directory above it
 	# belong to root (or the account) and no one else can write them
@@ -99,7 +101,7 @@ setup() {
 	# The grant is checked by psm-record only once it has --grant (branch grant-rec).
 	RECORD="$PSM_BIN/psm-record -o $D/spool/"
 	if psm-record --help | grep -q -- --grant; then
-		RECORD="$PSM_BIN/psm-record --grant $D/grants/%g --ca $D/ca.pub -o $D/spool/"
+		RECORD="$PSM_BIN/psm-record --grant $D/grants/%g --ca $D/ca.pub --revoked $D/revoked -o $D/spool/"
 	fi
 	LOG_FROM=$(( $(stat -c %s "$D/sshd.log") + 1 ))
 }
@@ -128,6 +130,21 @@ ssh_cert() {
 	ssh -F /dev/null -i "$key" -o CertificateFile="$key-cert.pub" -o IdentitiesOnly=yes \
 		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
 		-o LogLevel=ERROR -p "${PORT:-$SSHD_PORT}" root@127.0.0.1 "$@"
+}
+
+# ssh_background KEY COMMAND: ssh_cert in the background, its stdout in
+# $T/out, its stderr in $T/err, and "STATUS TIME" in $T/done when it ends.
+ssh_background() {
+	(
+		ssh_cert "$@" &
+		echo $! > "$T/ssh.pid"
+		rc=0
+		wait $! || rc=$?
+		echo "$rc $(date +%s)" > "$T/done"
+	) > "$T/out" 2> "$T/err" &
+	BG_PIDS+=($!)
+	wait_for 5 test -s "$T/ssh.pid"
+	BG_PIDS+=("$(cat "$T/ssh.pid")")
 }
 
 # sshd's log since the test began.
@@ -254,17 +271,16 @@ recording_with() {
 @test "psm-grant sshd: sshd does not end an open session when its certificate expires" {
 	issue_cert "$T/user" "root@$HOST" 3s 'sh -c "$SSH_ORIGINAL_COMMAND"'
 	expires=$(grant_time "$T/user.grant" expires)
-	# The session outlives the certificate; a new login is refused meanwhile.
-	ssh_cert "$T/user" "echo open; until [ \$(date +%s) -ge $(( expires + 3 )) ]; do sleep 0.1; done; echo still-open-at-\$(date +%s)" > "$T/out" &
-	BG_PIDS+=($!)
+	ssh_background "$T/user" "echo open; until [ \$(date +%s) -ge $(( expires + 3 )) ]; do sleep 0.1; done; echo still-open-at-\$(date +%s)"
 	wait_for 10 grep -q open "$T/out"
 	wait_for 10 past $(( expires + 1 ))
 	run -255 --separate-stderr ssh_cert "$T/user" 'echo new-login'
 	assert_log 'Certificate invalid: expired'
-	wait "${BG_PIDS[0]}"
-	run -0 cat "$T/out"
+	wait_for 10 test -s "$T/done"
+	run -0 cat "$T/out" "$T/done"
 	assert_line --index 0 'open'
 	assert_line --index 1 --regexp '^still-open-at-[0-9]+$'
+	assert_line --index 2 --regexp '^0 '
 	[ "${lines[1]#still-open-at-}" -ge $(( expires + 3 )) ]
 }
 
@@ -272,16 +288,7 @@ recording_with() {
 	psm-record --help | grep -q -- --grant || skip "psm-record has no --grant yet (branch grant-rec)"
 	issue_cert "$T/user" "root@$HOST" 5s "$RECORD"
 	expires=$(grant_time "$T/user.grant" expires)
-	(
-		ssh_cert "$T/user" 'echo open-$((6*7)); sleep 60; echo not-ended' &
-		echo $! > "$T/ssh.pid"
-		rc=0
-		wait $! || rc=$?
-		echo "$rc $(date +%s)" > "$T/done"
-	) > "$T/out" 2> "$T/err" &
-	BG_PIDS+=($!)
-	wait_for 5 test -s "$T/ssh.pid"
-	BG_PIDS+=("$(cat "$T/ssh.pid")")
+	ssh_background "$T/user" 'echo open-$((6*7)); sleep 60; echo not-ended'
 	wait_for 10 grep -q open-42 "$T/out"
 	wait_for $(( expires - $(date +%s) + 10 )) test -s "$T/done"
 	read -r ssh_status ended < "$T/done"
@@ -296,6 +303,42 @@ recording_with() {
 	assert_output "grant-expired $ssh_status"
 	run -0 jq -r 'select(.type == "start") | .grant | fromjson | .id' "$f"
 	assert_output "$GRANT"
+}
+
+@test "psm-grant sshd: sshd does not end an open session when its certificate is revoked in the KRL" {
+	issue_cert "$T/user" "root@$HOST" 1m 'sh -c "$SSH_ORIGINAL_COMMAND"'
+	ssh_background "$T/user" "echo open; until [ -e '$T/revoked' ]; do sleep 0.1; done; sleep 2; echo still-open"
+	wait_for 10 grep -q open "$T/out"
+	psm-grant revoke -k "$D/ca.key" --list "$D/revoked" --krl "$D/krl" --ssh-ca "$D/sshca.pub" "$T/user.grant"
+	run -255 --separate-stderr ssh_cert "$T/user" 'echo new-login'
+	assert_log "revoked by file $D/krl"
+	touch "$T/revoked"
+	wait_for 10 test -s "$T/done"
+	run -0 cat "$T/out" "$T/done"
+	assert_line --index 0 'open'
+	assert_line --index 1 'still-open'
+	assert_line --index 2 --regexp '^0 '
+}
+
+@test "psm-grant sshd: psm-record --revoked ends an open session within 2 s of psm-grant revoke (end reason revoked), which sshd does not" {
+	psm-record --help | grep -q -- --revoked || skip "psm-record has no --revoked yet (branch grant-rec)"
+	issue_cert "$T/user" "root@$HOST" 1m "$RECORD"
+	ssh_background "$T/user" 'echo open-$((6*7)); sleep 60; echo not-ended'
+	wait_for 10 grep -q open-42 "$T/out"
+	revoked=$(date +%s)
+	psm-grant revoke -k "$D/ca.key" --list "$D/revoked" --reason 'sshd test' \
+		--krl "$D/krl" --ssh-ca "$D/sshca.pub" "$T/user.grant"
+	wait_for 10 test -s "$T/done"
+	read -r ssh_status ended < "$T/done"
+	[ "$ended" -le $(( revoked + 3 )) ] || fail "the session ended at $ended, revoked at $revoked"
+	run -0 cat "$T/out"
+	refute_output --partial 'not-ended'
+	f=$(recording_with "$GRANT")
+	run -0 jq -r 'select(.type == "end") | "\(.reason) \(.exit)"' "$f"
+	assert_output "revoked $ssh_status"
+	# and sshd lets no new session in with it
+	run -255 --separate-stderr ssh_cert "$T/user" 'echo after-revoke'
+	assert_log "revoked by file $D/krl"
 }
 
 @test "psm-grant sshd: --ssh-source-address: the certificate logs in only from the addresses it names" {
