@@ -189,7 +189,7 @@ sign_line(struct psm_buf *b, size_t start, const char *domain, const char *prefi
 	psm_buf_add(&msg, b->data + start, b->len - start);
 	psm_sign(sig, msg.data, msg.len, k);
 	psm_buf_free(&msg);
-	psm_b64_encode(b64, sig, sizeof sig);
+	b64[psm_b64_encode(b64, sig, sizeof sig)] = '\0';
 	add_str(b, "sig", b64);
 	psm_buf_adds(b, "}\n");
 }
@@ -812,7 +812,7 @@ psm_grant_load(struct psm_grant *g, const char *path, const struct psm_pubkey *c
 	else if (len < n && len + 1 < n)
 		rc = psm_fail(e, PSM_E_DATA, "%s:2: a grant file has one line", path);
 	else if (psm_grant_parse(g, text, len, ca, e) < 0) {
-		psm_error_prefix(e, "%s:1: ", path);
+		psm_error_prefix(e, "%s:1", path);
 		rc = -1;
 	}
 	free(text);
@@ -908,7 +908,7 @@ psm_revoked_parse(struct psm_revoked *r, const char *text, size_t n, const char 
 			    name, r->lines);
 		}
 		if (revoked_line(r, p, len, ca, e) < 0) {
-			psm_error_prefix(e, "%s:%" PRIu64 ": ", name, r->lines);
+			psm_error_prefix(e, "%s:%" PRIu64, name, r->lines);
 			psm_revoked_free(r);
 			return -1;
 		}
