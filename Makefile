@@ -19,10 +19,10 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 
-PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship
+PROGS = psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant
 LIBSRC = $(wildcard lib/*.c)
 MAN1 = $(PROGS:%=man/%.1)
-MAN5 = man/psm-stream.5 man/psm-redact.5
+MAN5 = man/psm-stream.5 man/psm-redact.5 man/psm-policy.5
 MANPAGES = $(wildcard man/*.[157])
 
 # One pkg-config query per library; each program links only what it uses.
@@ -55,6 +55,7 @@ LIBS_psm-seal = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS)
 LIBS_psm-verify = $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(JQ_LIBS)
 LIBS_psm-redact = $(HS_LIBS) $(PCRE2_LIBS) $(SECCOMP_LIBS) -lm
 LIBS_psm-ship = $(SSL_LIBS) $(CRYPTO_LIBS) $(PQ_LIBS) $(SECCOMP_LIBS)
+LIBS_psm-grant = $(JQ_LIBS) $(SODIUM_LIBS) $(UUID_LIBS) $(CRYPTO_LIBS)
 ALL_DEP_LIBS = $(SSL_LIBS) $(CRYPTO_LIBS) $(SODIUM_LIBS) $(SECCOMP_LIBS) $(UUID_LIBS) $(HS_LIBS) \
 	$(PCRE2_LIBS) $(PQ_LIBS) $(JQ_LIBS) -lm
 

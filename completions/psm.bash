@@ -1,6 +1,6 @@
 # bash completion for the psm commands                      -*- shell-script -*-
 # One file, installed under the name of each command (psm-record, psm-replay,
-# psm-keygen, psm-seal, psm-verify, psm-redact, psm-ship).
+# psm-keygen, psm-seal, psm-verify, psm-redact, psm-ship, psm-grant).
 # It uses bash-completion's helpers when they are loaded, plain compgen if not.
 
 # _psm_files [-d | EXT]: files (or directories only, or files named *.EXT
@@ -228,6 +228,33 @@ _psm()
 		    --batch --max-message --ca --cert --key --server-name --password-file -v --verbose
 		    --no-sandbox -h --help -V --version'
 		;;
+	psm-grant)
+		# The subcommand first; then its own options.
+		if ((cword == 1)); then
+			COMPREPLY=($(compgen -W 'request approve issue check revoke ssh-ca -h --help -V --version' -- "$cur"))
+			return
+		fi
+		case $prev in
+		-k | --key | --policy | --approvers | --ssh-pubkey | --ssh-ca | --ca | --revoked | --list | --krl)
+			_psm_files
+			return
+			;;
+		-r | --role | -t | --target | --reason | --ttl | --ticket | --command | --expires-in | \
+		--ssh-force-command | --ssh-source-address)
+			return	# a name, a host, text, a duration (15m, 2h), a command line, addresses
+			;;
+		esac
+		case ${words[1]} in
+		request) opts='-r --role -t --target --reason --ttl --ticket --command --expires-in' ;;
+		approve) opts='-k --key --deny --reason' ;;
+		issue) opts='-k --key --policy --approvers --explain --ssh-pubkey --ssh-ca
+		    --ssh-force-command --ssh-source-address' ;;
+		check) opts='--ca --revoked' ;;
+		revoke) opts='-k --key --list --reason --krl --ssh-ca' ;;
+		*) opts= ;;
+		esac
+		$split || _psm_options_or_files "$opts -h --help"
+		;;
 	psm-verify)
 		case $prev in
 		-p | --pubkey)
@@ -243,6 +270,6 @@ _psm()
 		;;
 	esac
 } &&
-	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship
+	complete -F _psm psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant
 
 # ex: filetype=sh

@@ -66,6 +66,8 @@ psm_policy_compile(struct psm_policy **pp, const char *name, const char *program
 		return psm_fail(e, PSM_E_OS, "jq: cannot start");
 	}
 	jq_set_error_cb(p->jq, keep_first_error, p);
+	/* No module path: import and include fail as compile errors (without one, libjq 1.6 aborts). */
+	jq_set_attr(p->jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
 	if (!jq_compile(p->jq, program)) {
 		compile_failed(p, e);
 		psm_policy_free(p);

@@ -320,7 +320,7 @@ examples_run() {
 
 @test "completions/_psm: every option of --help is described, for each command" {
 	local cmd fn o opts specs
-	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant; do
 		fn=_${cmd//-/_}
 		specs=$(zsh_specs "$fn")
 		[ -n "$specs" ] || fail "completions/_psm has no $fn"
@@ -331,7 +331,7 @@ examples_run() {
 		done
 	done
 	run head -n 1 "$ROOT/completions/_psm"
-	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship'
+	assert_output '#compdef psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant'
 }
 
 @test "completions/_psm: zsh -n finds no syntax error" {
@@ -499,4 +499,63 @@ examples_run() {
 
 @test "psm-ship.1: the EXAMPLES run" {
 	examples_run psm-ship.1
+}
+
+@test "psm-grant.1: mandoc -Tlint has no warning" {
+	lint_ok psm-grant.1
+}
+
+@test "psm-grant.1: every option of --help is documented in OPTIONS" {
+	options_documented psm-grant psm-grant.1
+}
+
+@test "completions/psm.bash: psm-grant offers the subcommands, then each one's options" {
+	completes_to psm-grant '' '=>' request approve issue check revoke ssh-ca
+	completes_to psm-grant request - '=>' --role --target --reason --ttl --ticket --command --expires-in
+	completes_to psm-grant approve - '=>' --key --deny --reason
+	completes_to psm-grant issue - '=>' --key --policy --approvers --explain --ssh-pubkey --ssh-ca \
+		--ssh-force-command --ssh-source-address
+	completes_to psm-grant check - '=>' --ca --revoked
+	completes_to psm-grant revoke - '=>' --key --list --reason --krl --ssh-ca
+	run what_completes psm-grant approve --
+	refute_output --partial -- --policy
+	# Every option of --help is offered by some subcommand (--help and --version first too).
+	local o all
+	all=$(what_completes psm-grant -; for sub in request approve issue check revoke; do what_completes psm-grant $sub -; done)
+	for o in $(help_options psm-grant); do
+		grep -qxF -- "$o" <<<"$all" || fail "psm-grant's $o is offered by no subcommand"
+	done
+}
+
+@test "completions/psm.bash: psm-grant offers files after --policy and --approvers, nothing after --ttl" {
+	cd "$BATS_TEST_TMPDIR"
+	touch two.jq team.approvers
+	completes_to psm-grant issue --policy tw '=>' two.jq
+	completes_to psm-grant issue --approvers te '=>' team.approvers
+	for mode in $(completion_modes); do
+		[ "$mode" = plain ] && mode=
+		run what_completes $mode psm-grant request --ttl ''
+		assert_output ''
+	done
+}
+
+@test "psm-grant.1: the EXAMPLES run" {
+	examples_run psm-grant.1
+}
+
+@test "psm-policy.5: mandoc -Tlint has no warning" {
+	lint_ok psm-policy.5
+}
+
+@test "psm-policy.5: the EXAMPLES run" {
+	examples_run psm-policy.5
+}
+
+@test "psm-policy.5: FILES names each policy of share/psm/policies, and only those" {
+	local p shipped named
+	shipped=$(cd "$ROOT/share/psm/policies" && ls *.jq)
+	named=$(rendered_section psm-policy.5 FILES | grep -oE '^ +[a-z-]+\.jq' | tr -d ' ' | sort)
+	[ -n "$shipped" ] || fail "no policies in share/psm/policies"
+	[ "$(sort <<<"$shipped")" = "$named" ] ||
+		fail "share/psm/policies: $(echo $shipped); psm-policy.5's FILES: $(echo $named)"
 }

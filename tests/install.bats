@@ -5,13 +5,14 @@ load helpers
 @test "make install: binaries, man pages, completions and share/psm go under DESTDIR/PREFIX" {
 	dest=$BATS_TEST_TMPDIR/dest
 	run -0 make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$dest" PREFIX=/opt/psm
-	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship; do
+	for cmd in psm-record psm-replay psm-keygen psm-seal psm-verify psm-redact psm-ship psm-grant; do
 		for f in bin/$cmd share/man/man1/$cmd.1 share/bash-completion/completions/$cmd; do
 			[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
 		done
 	done
-	for f in share/man/man5/psm-stream.5 share/man/man5/psm-redact.5 share/man/man7/psm.7 share/zsh/vendor-completions/_psm \
-	    share/psm/ship-views.sql; do
+	for f in share/man/man5/psm-stream.5 share/man/man5/psm-redact.5 share/man/man5/psm-policy.5 \
+	    share/man/man7/psm.7 share/zsh/vendor-completions/_psm share/psm/ship-views.sql \
+	    share/psm/policies/{default,roles,business-hours,vendor,break-glass}.jq; do
 		[ -f "$dest/opt/psm/$f" ] || fail "missing $f"
 	done
 	[ -x "$dest/opt/psm/bin/psm-record" ]

@@ -2,7 +2,8 @@
 # psm-record --grant: a session runs only under a grant of the CA that holds
 # here and now, for this user, host and command; it ends when the grant
 # expires or is revoked. The grants come from tests/lib/test-grant, which
-# signs them with a psm-keygen key as psm-grant issue does.
+# signs them with a psm-keygen key as psm-grant issue does (with chosen
+# times, accounts, hosts and commands), and from psm-grant itself.
 load helpers
 
 setup() {
@@ -330,6 +331,34 @@ revoke_and_time() {
 	psm-seal -k host.key s.jsonl > sealed.jsonl
 	run -0 psm-verify -p host.pub --ca ca.pub sealed.jsonl
 	assert_output --partial ", under grants of $CA_ID,"
+}
+
+@test "psm-record --grant: psm-grant's own grant runs a session, and psm-grant revoke ends it within 2 s" {
+	psm-keygen -o ann --id ann --no-passphrase
+	printf 'ann security ann.pub\n' > approvers
+	echo '{allow: true, approvals: 1, groups: ["security"], max_ttl: 3600}' > one.jq
+	psm-grant request --role dba --target "$(id -un)@$(hostname)" --ttl 15m --reason 'INC-7: a test' > req.json
+	psm-grant approve -k ann.key req.json > approved.json
+	psm-grant issue -k ca.key --policy one.jq --approvers approvers approved.json > grant.json
+	run -0 psm-record --grant grant.json --ca ca.pub -o first.jsonl -- echo issued-by-psm-grant </dev/null
+	assert_output --partial issued-by-psm-grant
+	: > revoked
+	( status=0
+	  psm-record --grant grant.json --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
+		status=$?
+	  echo $status > rc ) &
+	BG_PIDS+=($!)
+	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start: $(cat err)"
+	t0=$(date +%s%N)
+	psm-grant revoke -k ca.key --list revoked --reason 'done early' grant.json
+	wait_for 5 test -s rc || fail "the session did not end: $(cat err)"
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	[ "$ms" -le 2000 ] || fail "the session ended $ms ms after psm-grant revoke"
+	run end_field .reason
+	assert_output revoked
+	run -1 --separate-stderr psm-record --grant grant.json --ca ca.pub --revoked revoked -o x.jsonl -- touch ran </dev/null
+	assert_stderr "psm-record: grant.json: grant $(grant_id grant.json) was revoked (revoked)"
+	[ ! -e ran ] && [ ! -e x.jsonl ]
 }
 
 @test "psm-record --grant: --help lists --grant, --ca and --revoked" {

@@ -82,6 +82,9 @@ main(void)
 	refused_compile("{allow: true}\n\n| ||| x\n",
 	    "site.jq:3: syntax error, unexpected '|' (Unix shell quoting issues?)");
 	refused_compile(".a |\n  undefined_fn(1)", "site.jq:2: undefined_fn/1 is not defined");
+	/* Without a module path libjq 1.6 aborted on these: now they are refused. */
+	refused_compile("import \"rules\" as r; {allow: true}", "site.jq: module not found: rules");
+	refused_compile("include \"rules\"; {allow: true}", "site.jq: module not found: rules");
 	refused_run("error(\"no rule for \\(.request.role)\")", "{\"request\":{\"role\":\"dba\"}}",
 	    "site.jq: error: no rule for dba");
 	refused_run("empty", "{}", "site.jq: gave no output (an object is needed)");
