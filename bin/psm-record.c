@@ -29,6 +29,7 @@
 
 #include "psm.h"
 #include "psm_crypto.h"
+#include "psm_grant.h"
 
 #define KILL_GRACE_USEC (5 * UINT64_C(1000000))
 #define WARN_BEFORE_USEC (60 * UINT64_C(1000000))
@@ -40,12 +41,15 @@
 #define INPUT_PENDING_MAX (64 * 1024)
 #define MASTER_RETRY_USEC (250 * UINT64_C(1000))
 #define WITHHOLD_LINE_MAX 1024		/* bytes of one withheld line, at most */
+#define REVOKED_CHECK_USEC (1 * UINT64_C(1000000))	/* the revocation list looked at */
+#define INPUT_STOP_USEC (1 * UINT64_C(1000000))	/* no typed input taken so close to the expiry */
 
 #define PROMPTS_MAX 32
 
 struct options {
 	const char *output;
 	const char *escrow;		/* a public key file */
+	const char *grant, *ca, *revoked;	/* --grant FILE, its CA's key, the revocation list */
 	const char *prompts[PROMPTS_MAX];
 	int nprompts;
 	bool no_input, no_pty, fail_open, quiet;
@@ -76,6 +80,16 @@ struct session {
 	bool filter_done;
 	struct psm_escrow escrow;
 	bool escrowing;
+	/* --grant: the grant the session runs under, its CA, the revocation list. */
+	struct psm_grant grant;
+	bool granted;
+	struct psm_pubkey ca;
+	const char *revoked_path;
+	bool revoked_missing_ok;	/* the default list, which need not exist */
+	struct psm_revoked revoked;	/* the list as last read well */
+	struct stat revoked_seen;	/* the list's file when last looked at (zero: none) */
+	bool revoked_said;		/* a list that cannot be read was said */
+	int64_t start_usec;		/* the start event's wall-clock time */
 	pid_t pid;
 	int master;		/* pty mode: the master, else -1 */
 	int out, err;		/* where the command's output comes from */
@@ -98,6 +112,9 @@ struct session {
 	unsigned short cols, rows;
 	/* The loop's timers: monotonic microseconds, 0 for none. */
 	uint64_t warn_at, deadline, kill_at;
+	const char *deadline_reason;	/* "time-limit" or "grant-expired" */
+	uint64_t input_until;		/* the grant's: typed input is taken until then */
+	uint64_t revoked_check_at;
 	uint64_t master_retry_at;	/* the command closed its terminal: poll again then */
 	uint64_t drain_until;		/* the command has ended: its output is over then */
 	uint64_t hard_stop_at;		/* the session ends then, whatever still writes */
@@ -139,21 +156,26 @@ help(void)
 	    "      --no-pty           run COMMAND on pipes; record stdout and stderr apart\n"
 	    "      --fail-open        keep the session going when the recording cannot be written\n"
 	    "      --max-time=DURATION  end the session after DURATION (90s, 15m, 2h, 1d)\n"
+	    "      --grant=FILE       run the session only under the grant in FILE (psm-grant)\n"
+	    "      --ca=PUBKEY        the grant CA's public key (default %s/grant-ca.pub)\n"
+	    "      --revoked=FILE     the revocation list (default %s/revoked, if it exists)\n"
 	    "  -h, --help             show this help and exit\n"
 	    "  -V, --version          show the version and exit\n\n"
 	    "Without -o the recording is a new file in $XDG_STATE_HOME/psm/\n"
 	    "(~/.local/state/psm/). Installed set-user-id (make install-hardened), it is\n"
 	    "a new file in %s/, fed through %s/record-filter if there is one.\n\n"
-	    "Exit status: the command's (128+N if it was killed by signal N); 2 usage\n"
-	    "error; 4 the recording could not be written or the session not started.\n",
-	    PSM_SPOOL_DIR, PSM_CONF_DIR);
+	    "Exit status: the command's (128+N if it was killed by signal N); 1 the grant\n"
+	    "does not allow the session; 2 usage error; 3 a malformed grant; 4 the\n"
+	    "recording could not be written or the session not started.\n",
+	    PSM_CONF_DIR, PSM_CONF_DIR, PSM_SPOOL_DIR, PSM_CONF_DIR);
 	exit(PSM_EXIT_OK);
 }
 
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME, OPT_ESCROW, OPT_PROMPT };
+	enum { OPT_NO_INPUT = 256, OPT_NO_PTY, OPT_FAIL_OPEN, OPT_MAX_TIME, OPT_ESCROW, OPT_PROMPT,
+		OPT_GRANT, OPT_CA, OPT_REVOKED };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "command", required_argument, NULL, 'c' },
@@ -164,6 +186,9 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "no-pty", no_argument, NULL, OPT_NO_PTY },
 		{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
 		{ "max-time", required_argument, NULL, OPT_MAX_TIME },
+		{ "grant", required_argument, NULL, OPT_GRANT },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "revoked", required_argument, NULL, OPT_REVOKED },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -192,6 +217,9 @@ parse_options(int argc, char **argv, struct options *opt)
 				usage();
 			}
 			break;
+		case OPT_GRANT: opt->grant = optarg; break;
+		case OPT_CA: opt->ca = optarg; break;
+		case OPT_REVOKED: opt->revoked = optarg; break;
 		case 'h': help(); break;
 		case 'V': printf("psm-record %s\n", PSM_VERSION); exit(PSM_EXIT_OK);
 		default: usage();
@@ -203,18 +231,25 @@ parse_options(int argc, char **argv, struct options *opt)
 		warnx("-c STRING and a COMMAND exclude each other");
 		usage();
 	}
+	if ((opt->ca != NULL || opt->revoked != NULL) && opt->grant == NULL) {
+		warnx("%s goes with --grant", opt->ca != NULL ? "--ca" : "--revoked");
+		usage();
+	}
 }
 
 /*
  * Set-user-id, psm-record takes nothing from its user that would weaken
- * the recording: where it goes, what it leaves out, whether it may fail.
+ * the recording: where it goes, what it leaves out, whether it may fail;
+ * nor the keys that say which grants hold (a CA of the user's own, a
+ * revocation list that revokes nothing).
  */
 static void
 refuse_weakening(const struct options *opt)
 {
 	const char *which = opt->output ? "-o" : opt->no_input ? "--no-input" :
 	    opt->fail_open ? "--fail-open" : opt->escrow ? "--escrow" :
-	    opt->nprompts > 0 ? "--prompt" : NULL;	/* a pattern of the user's hides what it matches */
+	    opt->nprompts > 0 ? "--prompt" :	/* a pattern of the user's hides what it matches */
+	    opt->ca ? "--ca" : opt->revoked ? "--revoked" : NULL;
 
 	if (which == NULL)
 		return;
@@ -307,6 +342,144 @@ invoked_by_sshd_without_pty(const struct options *opt)
 {
 	return opt->command == NULL && !isatty(STDIN_FILENO) &&
 	    (getenv("SSH_ORIGINAL_COMMAND") != NULL || getenv("SSH_CONNECTION") != NULL);
+}
+
+/*
+ * The command the session runs, as a grant names it: the words of COMMAND
+ * joined with one space, the string of -c, or $SSH_ORIGINAL_COMMAND (what
+ * command_to_run() runs); NULL for a login shell.
+ */
+static char *
+session_command(const struct options *opt)
+{
+	struct psm_buf b = { 0 };
+	const char *string = opt->shell_command ? opt->shell_command : getenv("SSH_ORIGINAL_COMMAND");
+
+	if (opt->command == NULL)
+		return string != NULL ? xstrdup(string) : NULL;
+	for (char **w = opt->command; *w != NULL; w++) {
+		if (w != opt->command)
+			psm_buf_addc(&b, ' ');
+		psm_buf_adds(&b, *w);
+	}
+	psm_buf_addc(&b, '\0');
+	return b.data;
+}
+
+static bool
+same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * The revocation list read again, st its file as just looked at (NULL:
+ * there is none). Set-user-id, the list is CONFDIR's, trusted as the
+ * escrow key is. On failure the list read last stays.
+ */
+static int
+read_revoked(struct session *s, const struct stat *st, struct psm_error *e)
+{
+	struct psm_revoked r;
+
+	if (st == NULL && !s->revoked_missing_ok) {
+		errno = ENOENT;
+		return psm_fail_errno(e, "%s", s->revoked_path);
+	}
+	if (st != NULL && s->priv.on && psm_priv_trusted(&s->priv, s->revoked_path, false, e) < 0)
+		return -1;
+	if (psm_revoked_load(&r, s->revoked_path, &s->ca, s->revoked_missing_ok, e) < 0)
+		return -1;
+	psm_revoked_free(&s->revoked);
+	s->revoked = r;
+	return 0;
+}
+
+/* Why the grant does not allow this session here and now, or NULL. */
+static const char *
+grant_refusal(struct session *s, const char *command)
+{
+	static char why[2 * PSM_GRANT_COMMAND_MAX + 256];
+	const struct psm_grant *g = &s->grant;
+	struct passwd *pw = getpwuid(getuid());
+	char host[PSM_GRANT_HOST_MAX + 2] = "", when[PSM_TIME_LEN + 1], q[PSM_GRANT_COMMAND_MAX + 8];
+	const char *outside = psm_grant_outside(g, (int64_t)time(NULL));
+
+	gethostname(host, sizeof host - 1);
+	if (psm_revoked_has(&s->revoked, g->id))
+		snprintf(why, sizeof why, "grant %s was revoked (%s)", g->id, s->revoked_path);
+	else if (outside != NULL && strcmp(outside, "not valid yet") == 0) {
+		psm_time_format(when, g->not_before);
+		snprintf(why, sizeof why, "grant %s is not valid yet (from %s)", g->id, when);
+	} else if (outside != NULL) {
+		psm_time_format(when, g->expires);
+		snprintf(why, sizeof why, "grant %s expired at %s", g->id, when);
+	} else if (pw == NULL || strcmp(pw->pw_name, g->account) != 0) {
+		psm_quote(q, sizeof q, pw ? pw->pw_name : "?", pw ? strlen(pw->pw_name) : 1);
+		snprintf(why, sizeof why, "grant %s is for the account %s, not %s", g->id, g->account, q);
+	} else if (!psm_grant_for_host(g, host)) {
+		psm_quote(q, sizeof q, host, strlen(host));
+		snprintf(why, sizeof why, "grant %s is for the host %s, not %s", g->id, g->target, q);
+	} else if (g->command != NULL && command == NULL) {
+		snprintf(why, sizeof why, "grant %s is for the command '%s' only, not a login shell",
+		    g->id, g->command);
+	} else if (g->command != NULL && strcmp(command, g->command) != 0) {
+		psm_quote(q, sizeof q, command, strlen(command));
+		snprintf(why, sizeof why, "grant %s is for the command '%s' only, not '%s'", g->id,
+		    g->command, q);
+	} else {
+		return NULL;
+	}
+	return why;
+}
+
+/*
+ * --grant FILE: the session runs only under a grant of the CA that holds
+ * now, for this user, host and command, and is not revoked. Checked
+ * before anything is recorded or run: a refusal is exit 1 and nothing
+ * else. Set-user-id, the CA's key and the revocation list are CONFDIR's,
+ * trusted as the escrow key is; the grant file is read as the user, whose
+ * file it is (its signature is what is trusted).
+ */
+static void
+setup_grant(struct session *s)
+{
+	static const char hardened_ca[] = PSM_CONF_DIR "/grant-ca.pub";
+	static const char default_revoked[] = PSM_CONF_DIR "/revoked";
+	const char *file = s->opt->grant, *why;
+	struct psm_error e;
+	struct stat st;
+
+	if (file == NULL)
+		return;
+	if (s->priv.on && (psm_priv_trusted(&s->priv, PSM_CONF_DIR, true, &e) < 0 ||
+	    psm_priv_trusted(&s->priv, hardened_ca, false, &e) < 0))
+		xpsm_die(&e);
+	if (psm_pubkey_load(&s->ca, s->opt->ca ? s->opt->ca : hardened_ca, &e) < 0)
+		xpsm_die(&e);
+	s->revoked_path = s->opt->revoked ? s->opt->revoked : default_revoked;
+	s->revoked_missing_ok = s->opt->revoked == NULL;
+	psm_table_init(&s->revoked.ids, PSM_SID_LEN + 1);
+	bool listed = stat(s->revoked_path, &st) == 0;
+	if (!listed && errno != ENOENT)
+		err(PSM_EXIT_OS, "%s", s->revoked_path);
+	if (read_revoked(s, listed ? &st : NULL, &e) < 0)
+		xpsm_die(&e);
+	if (listed)
+		s->revoked_seen = st;
+	psm_priv_files_as_user(&s->priv, true);
+	int loaded = psm_grant_load(&s->grant, file, &s->ca, &e);
+	psm_priv_files_as_user(&s->priv, false);
+	if (loaded < 0)
+		xpsm_die(&e);
+	s->granted = true;
+	char *command = session_command(s->opt);
+	why = grant_refusal(s, command);
+	free(command);
+	if (why != NULL)
+		errx(PSM_EXIT_NO, "%s: %s", file, why);
 }
 
 /* $XDG_STATE_HOME/psm (or ~/.local/state/psm), made 0700 if need be. */
@@ -584,6 +757,7 @@ record_start(struct session *s, char **argv)
 
 	clock_gettime(CLOCK_REALTIME, &wall);
 	psm_rfc3339(when, wall.tv_sec, wall.tv_nsec / 1000);
+	s->start_usec = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
 	gethostname(host, sizeof host - 1);
 	if ((f = fopen("/proc/self/loginuid", "re")) != NULL) {
 		if (fscanf(f, "%lu", &loginuid) != 1)
@@ -624,6 +798,10 @@ record_start(struct session *s, char **argv)
 	psm_ev_str(b, "psm", PSM_VERSION);
 	psm_ev_bool(b, "setuid", s->priv.on);
 	psm_ev_bool(b, "escrow", s->rec.escrow != NULL);
+	if (s->granted) {
+		psm_ev_strn(b, "grant", s->grant.line, s->grant.len);
+		psm_ev_str(b, "grant_id", s->grant.id);
+	}
 	psm_rec_end_event(&s->rec);
 }
 
@@ -962,14 +1140,21 @@ record_input(struct session *s, const char *buf, size_t n)
  * The loop's callbacks for descriptors get the events that came (POLLIN,
  * POLLOUT, POLLHUP, POLLERR), but read() and write() tell them apart.
  */
+static void stop_input(void *ctx);
+
 static void
 read_input(void *ctx, int fd, short revents)
 {
 	struct session *s = ctx;
 	char buf[16384];
-	ssize_t n = read(fd, buf, sizeof buf);
 
 	(void)revents;
+	if (s->input_until && psm_mono_usec() >= s->input_until) {
+		stop_input(s);		/* its timer is due: nothing more is read */
+		return;
+	}
+	ssize_t n = read(fd, buf, sizeof buf);
+
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
@@ -1245,14 +1430,51 @@ on_signal(void *ctx, int signo)
 	}
 }
 
+static bool
+grant_deadline(const struct session *s)
+{
+	return strcmp(s->deadline_reason, "grant-expired") == 0;
+}
+
 static void
 warn_time_limit(void *ctx)
 {
 	struct session *s = ctx;
-	unsigned long long left = (s->deadline - psm_mono_usec() + 999999) / 1000000;
+	uint64_t now = psm_mono_usec();
+	unsigned long long left = s->deadline > now ? (s->deadline - now + 999999) / 1000000 : 0;
 
 	s->warn_at = 0;
-	say(s, "the session ends in %llu second%s (time limit)", left, left == 1 ? "" : "s");
+	say(s, "the session ends in %llu second%s (%s)", left, left == 1 ? "" : "s",
+	    grant_deadline(s) ? "the grant expires" : "time limit");
+}
+
+/*
+ * A timer, and read_input() when it is due: the grant is about to expire,
+ * typed input is no longer taken, so that none is recorded after the
+ * expiry (psm-verify --ca); a character cut by the last read is recorded
+ * now. What was read before goes on to the command.
+ */
+static void
+stop_input(void *ctx)
+{
+	struct session *s = ctx;
+
+	s->input_until = 0;
+	s->stdin_open = false;
+	if (s->rec.ncarry[PSM_IN] > 0)
+		psm_rec_drain_carry(&s->rec);
+}
+
+/* The grant no longer holds: no more input, and the session ends. */
+static void
+end_granted(struct session *s, const char *reason)
+{
+	stop_input(s);
+	if (s->pending_in.len > 0)
+		explicit_bzero(s->pending_in.data, s->pending_in.len);
+	s->pending_in.len = 0;
+	s->revoked_check_at = 0;
+	end_session(s, reason, SIGHUP);
 }
 
 static void
@@ -1261,7 +1483,49 @@ time_limit(void *ctx)
 	struct session *s = ctx;
 
 	s->deadline = 0;
-	end_session(s, "time-limit", SIGHUP);
+	if (!grant_deadline(s)) {
+		end_session(s, "time-limit", SIGHUP);
+		return;
+	}
+	say(s, "grant %s has expired: the session ends", s->grant.id);
+	end_granted(s, "grant-expired");
+}
+
+/*
+ * A timer, every second under a grant: the revocation list read again when
+ * its file changed (another file, size or time); a list that cannot be read
+ * is said once, and the one read last stays. A revoked grant ends the
+ * session.
+ */
+static void
+check_revoked(void *ctx)
+{
+	struct session *s = ctx;
+	struct stat st;
+	struct psm_error e;
+
+	s->revoked_check_at = psm_mono_usec() + REVOKED_CHECK_USEC;
+	bool listed = stat(s->revoked_path, &st) == 0;
+	int errnum = listed ? 0 : errno;
+	if (!listed)
+		memset(&st, 0, sizeof st);
+	if (same_file_state(&st, &s->revoked_seen))
+		return;
+	s->revoked_seen = st;
+	if (!listed && errnum != ENOENT) {
+		errno = errnum;
+		psm_fail_errno(&e, "%s", s->revoked_path);
+	} else if (read_revoked(s, listed ? &st : NULL, &e) == 0) {
+		s->revoked_said = false;
+		if (psm_revoked_has(&s->revoked, s->grant.id)) {
+			say(s, "grant %s was revoked: the session ends", s->grant.id);
+			end_granted(s, "revoked");
+		}
+		return;
+	}
+	if (!s->revoked_said)
+		say(s, "%s; the revocation list read before stays in force", e.msg);
+	s->revoked_said = true;
 }
 
 /* The end of each round. */
@@ -1343,9 +1607,40 @@ setup_loop(struct session *s)
 	psm_loop_add_timer(l, &s->drain_until, NULL, s);	/* for finished() */
 	psm_loop_add_timer(l, &s->hard_stop_at, NULL, s);
 	psm_loop_add_timer(l, &s->eof_at, send_eof, s);
+	psm_loop_add_timer(l, &s->input_until, stop_input, s);
+	psm_loop_add_timer(l, &s->revoked_check_at, check_revoked, s);
 	s->flush_at = psm_rec_due(&s->rec);	/* then flush_if_due() keeps it */
 	psm_loop_add_timer(l, &s->flush_at, NULL, s);
 	psm_loop_add_after(l, flush_if_due, s);
+}
+
+/*
+ * The session's end: --max-time from the start, or the grant's expiry,
+ * whichever comes first; a warning 60 seconds before (at once when less is
+ * left). The expiry is on the wall clock of the start event, and its
+ * deadline in the time of the events, t: no event of a session that ends at
+ * the expiry says it was later than that, and typed input stops a second
+ * before.
+ */
+static void
+set_deadline(struct session *s)
+{
+	uint64_t t0 = psm_rec_t0(&s->rec);
+
+	if (s->opt->max_time)
+		s->deadline = t0 + s->opt->max_time;
+	if (s->granted) {
+		int64_t left = s->grant.expires * 1000000 - s->start_usec;
+		uint64_t at = t0 + (left > 0 ? (uint64_t)left : 0);
+		if (s->deadline == 0 || at < s->deadline) {
+			s->deadline = at;
+			s->deadline_reason = "grant-expired";
+			s->input_until = at - t0 > INPUT_STOP_USEC ? at - INPUT_STOP_USEC : t0;
+		}
+		s->revoked_check_at = psm_mono_usec() + REVOKED_CHECK_USEC;
+	}
+	if (s->deadline)
+		s->warn_at = s->deadline - t0 > WARN_BEFORE_USEC ? s->deadline - WARN_BEFORE_USEC : t0;
 }
 
 static int
@@ -1406,6 +1701,7 @@ init_session(struct session *s, struct options *opt)
 	s->show[0].fd = STDOUT_FILENO;
 	s->show[1].fd = STDERR_FILENO;
 	s->reason = "exit";
+	s->deadline_reason = "time-limit";
 	s->stdin_tty = tcgetattr(STDIN_FILENO, &s->saved) == 0;
 	s->cols = 80;
 	s->rows = 24;
@@ -1515,6 +1811,10 @@ end_program(struct session *s, struct options *opt)
 	psm_buf_free(&s->show[0].pending);
 	psm_buf_free(&s->show[1].pending);
 	free(s->path);
+	if (s->granted) {
+		psm_grant_free(&s->grant);
+		psm_revoked_free(&s->revoked);
+	}
 	(void)opt;
 }
 
@@ -1537,6 +1837,7 @@ main(int argc, char **argv)
 	cmd = command_to_run(&opt, &file);
 	if (invoked_by_sshd_without_pty(&opt))
 		opt.no_pty = true;
+	setup_grant(&s);		/* a session the grant does not allow leaves nothing */
 	setup_escrow(&s, opt.escrow);	/* a bad key leaves no recording behind */
 	psm_new_sid(sid);
 	signal(SIGPIPE, SIG_IGN);	/* a filter gone at once is an EPIPE, not a death */
@@ -1552,11 +1853,7 @@ main(int argc, char **argv)
 		say(&s, "recording to %s", s.path);	/* the user is told, before anything runs */
 	setenv("PSM_SID", sid, 1);
 	setup_loop(&s);
-	if (opt.max_time) {
-		s.deadline = psm_rec_t0(&s.rec) + opt.max_time;
-		s.warn_at = opt.max_time > WARN_BEFORE_USEC ?
-		    s.deadline - WARN_BEFORE_USEC : psm_rec_t0(&s.rec);
-	}
+	set_deadline(&s);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		err(PSM_EXIT_OS, "cannot become the session's subreaper");
 	if (opt.no_pty)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "psm_crypto.h"
+#include "psm_grant.h"
 #include "psm_sandbox.h"
 
 #define KEYS_MAX PSM_VERIFY_KEYS_MAX
@@ -20,7 +21,8 @@
 struct options {
 	struct psm_pubkey keys[KEYS_MAX];
 	size_t nkeys;
-	bool json, no_sandbox;
+	struct psm_pubkey ca;		/* --ca: every session's grant is checked */
+	bool grants, json, no_sandbox;
 	char **files;
 	int nfiles;
 };
@@ -35,9 +37,11 @@ usage(void)
 static void
 help(void)
 {
-	printf("Usage: psm-verify -p BASE.pub [-p BASE.pub...] [--json] [FILE...]\n"
+	printf("Usage: psm-verify -p BASE.pub [-p BASE.pub...] [--ca CA.pub] [--json] [FILE...]\n"
 	    "Verify sealed psm streams (standard input if no FILE), offline.\n\n"
 	    "  -p, --pubkey=FILE      a public key whose signatures are trusted (repeatable)\n"
+	    "      --ca=FILE          also check that every session ran under a grant of this\n"
+	    "                         grant CA's key, and within its window\n"
 	    "  -j, --json             one JSON report per file instead of a line\n"
 	    "      --no-sandbox       do not confine the process (for debugging)\n"
 	    "  -h, --help             show this help and exit\n"
@@ -48,9 +52,10 @@ help(void)
 static void
 parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { OPT_NO_SANDBOX = 256 };
+	enum { OPT_NO_SANDBOX = 256, OPT_CA };
 	static const struct option longopts[] = {
 		{ "pubkey", required_argument, NULL, 'p' },
+		{ "ca", required_argument, NULL, OPT_CA },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-sandbox", no_argument, NULL, OPT_NO_SANDBOX },
 		{ "help", no_argument, NULL, 'h' },
@@ -67,6 +72,13 @@ parse_options(int argc, char **argv, struct options *opt)
 				errx(PSM_EXIT_USAGE, "at most %d keys", KEYS_MAX);
 			if (psm_pubkey_load(&opt->keys[opt->nkeys++], optarg, &e) < 0)
 				xpsm_die(&e);
+			break;
+		case OPT_CA:
+			if (opt->grants)
+				errx(PSM_EXIT_USAGE, "one --ca at most");
+			if (psm_pubkey_load(&opt->ca, optarg, &e) < 0)
+				xpsm_die(&e);
+			opt->grants = true;
 			break;
 		case 'j': opt->json = true; break;
 		case OPT_NO_SANDBOX: opt->no_sandbox = true; break;
@@ -140,7 +152,8 @@ json_begin(struct report *rp, const char *name)
 }
 
 static void
-json_end(struct report *rp, const struct psm_verifier *v, int verdict)
+json_end(struct report *rp, const struct psm_verifier *v, const struct psm_grant_windows *gw,
+    int verdict)
 {
 	struct psm_buf *b = &rp->b;
 	char keys[PSM_VERIFY_KEYS_MAX * (PSM_KEYID_LEN + 1)];
@@ -154,6 +167,10 @@ json_end(struct report *rp, const struct psm_verifier *v, int verdict)
 	psm_ev_u64(b, "events", v->events);
 	psm_ev_u64(b, "sessions", v->sessions.started);
 	psm_ev_u64(b, "nstreams", v->nstreams);
+	if (gw != NULL) {
+		psm_ev_str(b, "ca", gw->ca->id);
+		psm_ev_u64(b, "grants", gw->checked);
+	}
 	if (v->nstreams > 0)
 		psm_ev_str(b, "from", v->from);
 	if (verdict == PSM_V_OK) {
@@ -168,9 +185,10 @@ json_end(struct report *rp, const struct psm_verifier *v, int verdict)
 }
 
 static void
-report_line(const char *name, const struct psm_verifier *v, int verdict)
+report_line(const char *name, const struct psm_verifier *v, const struct psm_grant_windows *gw,
+    int verdict)
 {
-	char streams[48] = "", keys[PSM_VERIFY_KEYS_MAX * (PSM_KEYID_LEN + 1)];
+	char streams[48] = "", keys[PSM_VERIFY_KEYS_MAX * (PSM_KEYID_LEN + 1)], grants[64] = "";
 	uint64_t n = v->sessions.started;
 
 	psm_verifier_keys(v, keys, sizeof keys);
@@ -178,9 +196,11 @@ report_line(const char *name, const struct psm_verifier *v, int verdict)
 	case PSM_V_OK:
 		if (v->nstreams > 1)
 			snprintf(streams, sizeof streams, "%" PRIu64 " sealed streams, ", v->nstreams);
-		printf("%s: OK: %" PRIu64 " event%s, %" PRIu64 " session%s, %ssealed by %s, %s .. %s%s\n",
+		if (gw != NULL)
+			snprintf(grants, sizeof grants, ", under grants of %s", gw->ca->id);
+		printf("%s: OK: %" PRIu64 " event%s, %" PRIu64 " session%s, %ssealed by %s%s, %s .. %s%s\n",
 		    name, v->events, v->events == 1 ? "" : "s", n, n == 1 ? "" : "s", streams,
-		    keys, v->from, v->to,
+		    keys, grants, v->from, v->to,
 		    v->cut ? " (the input was cut: see psm-seal's message)" : "");
 		break;
 	case PSM_V_FAILED:
@@ -202,20 +222,27 @@ verify(const struct options *opt, int fd, const char *name)
 {
 	struct report rp = { .json = opt->json };
 	struct psm_verifier v;
+	struct psm_grant_windows gw;
 	struct psm_error e;
 	int verdict;
 
 	psm_verifier_init(&v, opt->keys, opt->nkeys, json_stream, &rp);
+	if (opt->grants) {
+		psm_grant_windows_init(&gw, &opt->ca);
+		psm_verifier_on_event(&v, psm_grant_windows_event, &gw);
+	}
 	if (opt->json)
 		json_begin(&rp, name);
 	if ((verdict = psm_verify_fd(&v, fd, name, &e)) < 0)
 		xpsm_die(&e);
 	if (opt->json)
-		json_end(&rp, &v, verdict);
+		json_end(&rp, &v, opt->grants ? &gw : NULL, verdict);
 	else
-		report_line(name, &v, verdict);
+		report_line(name, &v, opt->grants ? &gw : NULL, verdict);
 	psm_buf_free(&rp.b);
 	psm_verifier_free(&v);
+	if (opt->grants)
+		psm_grant_windows_free(&gw);
 	return verdict;
 }
 

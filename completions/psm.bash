@@ -3,7 +3,8 @@
 # psm-keygen, psm-seal, psm-verify, psm-redact, psm-ship, psm-grant).
 # It uses bash-completion's helpers when they are loaded, plain compgen if not.
 
-# _psm_files [-d]: files (or directories only) matching the current word.
+# _psm_files [-d | EXT]: files (or directories only, or files named *.EXT
+# and directories) matching the current word.
 _psm_files()
 {
 	if declare -F _filedir >/dev/null; then
@@ -13,6 +14,8 @@ _psm_files()
 	local IFS=$'\n'
 	if [[ ${1-} == -d ]]; then
 		COMPREPLY+=($(compgen -d -- "$cur"))
+	elif [[ -n ${1-} ]]; then
+		COMPREPLY+=($(compgen -f -X "!*.$1" -- "$cur") $(compgen -d -- "$cur"))
 	else
 		COMPREPLY+=($(compgen -f -- "$cur"))
 	fi
@@ -97,7 +100,8 @@ _psm()
 	local cmd=${words[0]##*/} opts i
 	case $cmd in
 	psm-record)
-		opts='-o --output -c --command -q --quiet --escrow --prompt --no-input --no-pty --fail-open --max-time -h --help -V --version'
+		opts='-o --output -c --command -q --quiet --escrow --prompt --no-input --no-pty --fail-open --max-time
+		    --grant --ca --revoked -h --help -V --version'
 		# Options end at "--" or at the first operand: the command.
 		for ((i = 1; i < cword; i++)); do
 			case ${words[i]} in
@@ -108,7 +112,7 @@ _psm()
 			-c | --command)
 				return	# a shell command line: nothing to offer
 				;;
-			-o | --output | --max-time | --escrow | --prompt)
+			-o | --output | --max-time | --escrow | --prompt | --grant | --ca | --revoked)
 				# the value; "--output = FILE" when bash split at the '='
 				[[ ${words[i + 1]-} == = ]] && ((i++))
 				((i++))
@@ -121,8 +125,12 @@ _psm()
 			esac
 		done
 		case $prev in
-		-o | --output | --escrow)
+		-o | --output | --escrow | --grant | --revoked)
 			_psm_files
+			return
+			;;
+		--ca)
+			_psm_files pub	# the grant CA's public key
 			return
 			;;
 		--max-time | -c | --command | --prompt)
@@ -253,8 +261,12 @@ _psm()
 			_psm_files
 			return
 			;;
+		--ca)
+			_psm_files pub	# the grant CA's public key
+			return
+			;;
 		esac
-		$split || _psm_options_or_files '-p --pubkey -j --json --no-sandbox -h --help -V --version'
+		$split || _psm_options_or_files '-p --pubkey --ca -j --json --no-sandbox -h --help -V --version'
 		;;
 	esac
 } &&

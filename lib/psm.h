@@ -91,6 +91,7 @@ int *xpsm_open_inputs(char *const *files, int n);
 int psm_parse_duration(const char *s, uint64_t *usec);
 uint64_t psm_mono_usec(void);
 void psm_rfc3339(char out[48], int64_t sec, long usec);
+int psm_rfc3339_parse(const char *s, size_t n, int64_t *usec);
 bool psm_sid_valid(const char *s, size_t n);
 int psm_write_all(int fd, const void *p, size_t n, struct psm_error *e);
 int psm_fsync_dir_of(const char *path, struct psm_error *e);

@@ -121,6 +121,8 @@ struct psm_verifier {
 	size_t nkeys;
 	void (*on_stream)(void *ctx, const struct psm_sealed *st);
 	void *ctx;
+	int (*on_event)(void *ctx, const struct psm_event *ev, struct psm_error *e);
+	void *event_ctx;
 	struct psm_chain chain;
 	struct psm_sessions sessions;
 	struct psm_table streams;	/* open streams by id */
@@ -137,6 +139,13 @@ struct psm_verifier {
 };
 void psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t nkeys,
     void (*on_stream)(void *ctx, const struct psm_sealed *st), void *ctx);
+/*
+ * A check of the caller's on every event that keeps its session's order
+ * rules (checkpoints and seals excluded): -1 with e filled fails the
+ * stream at that line, with e's message.
+ */
+void psm_verifier_on_event(struct psm_verifier *v,
+    int (*on_event)(void *ctx, const struct psm_event *ev, struct psm_error *e), void *ctx);
 int psm_verifier_line(struct psm_verifier *v, const char *line, size_t len);
 enum psm_verdict psm_verifier_finish(struct psm_verifier *v, bool partial);
 int psm_verify_fd(struct psm_verifier *v, int fd, const char *name, struct psm_error *e);

@@ -21,6 +21,7 @@
 #define PSM_GRANT_COMMAND_MAX 4096
 #define PSM_GRANT_LINE_MAX 65536	/* any document line, at most */
 #define PSM_GRANT_SKEW 60		/* seconds of clock difference allowed between hosts */
+#define PSM_GRANT_END_GRACE 10		/* seconds a recorder may take to end a session at expiry */
 #define PSM_GRANT_TTL_MAX (7 * 86400)	/* an access window or a request's life, at most */
 #define PSM_GRANT_APPROVERS_MAX 32
 #define PSM_GRANT_FLAGS_MAX 8
@@ -121,5 +122,25 @@ int psm_revoked_parse(struct psm_revoked *r, const char *text, size_t n, const c
     const struct psm_pubkey *ca, struct psm_error *e);
 bool psm_revoked_has(const struct psm_revoked *r, const char *grant_id);
 void psm_revoked_free(struct psm_revoked *r);
+
+/*
+ * grant_window.c: the grants of a stream's sessions (psm-verify --ca), a
+ * hook of the verifier (psm_verifier_on_event). A session's start event
+ * must carry a grant that verifies against ca, with its "grant_id", for
+ * the session's user and host; every event of the session must lie in the
+ * grant's window, by the start event's time plus its t: from not_before
+ * less PSM_GRANT_SKEW to expires, and up to PSM_GRANT_END_GRACE after
+ * expires for what is not typed input ("in", "withheld"). Failures are
+ * PSM_E_NO. Only open sessions are kept.
+ */
+struct psm_grant_windows {
+	const struct psm_pubkey *ca;
+	struct psm_table open;		/* by session id */
+	struct psm_buf scratch;
+	uint64_t checked;		/* sessions whose grant verified */
+};
+void psm_grant_windows_init(struct psm_grant_windows *w, const struct psm_pubkey *ca);
+int psm_grant_windows_event(void *ctx, const struct psm_event *ev, struct psm_error *e);
+void psm_grant_windows_free(struct psm_grant_windows *w);
 
 #endif

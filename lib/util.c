@@ -157,6 +157,49 @@ psm_rfc3339(char out[48], int64_t sec, long usec)
 	*p = '\0';
 }
 
+/*
+ * The other way: exactly the form psm_rfc3339() writes, 27 characters, to
+ * microseconds since the epoch; -1 for anything else (a date that does
+ * not exist, as February 30th, included).
+ */
+int
+psm_rfc3339_parse(const char *s, size_t n, int64_t *usec)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+	long v[7] = { 0 };
+	struct tm tm = { 0 };
+	char back[48];
+
+	if (n != sizeof shape - 1)
+		return -1;
+	for (size_t i = 0, k = 0; i < n; i++) {
+		if (shape[i] != 'd') {
+			if (s[i] != shape[i])
+				return -1;
+			k++;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v[k] = v[k] * 10 + (s[i] - '0');
+	}
+	if (v[0] < 1970 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 ||
+	    v[4] > 59 || v[5] > 59)
+		return -1;
+	tm.tm_year = (int)v[0] - 1900;
+	tm.tm_mon = (int)v[1] - 1;
+	tm.tm_mday = (int)v[2];
+	tm.tm_hour = (int)v[3];
+	tm.tm_min = (int)v[4];
+	tm.tm_sec = (int)v[5];
+	int64_t sec = (int64_t)timegm(&tm);
+	psm_rfc3339(back, sec, v[6]);
+	if (memcmp(back, s, n) != 0)
+		return -1;
+	*usec = sec * 1000000 + v[6];
+	return 0;
+}
+
 /* A session id as psm writes it: a lower-case UUID. */
 bool
 psm_sid_valid(const char *s, size_t n)

@@ -58,6 +58,14 @@ psm_verifier_init(struct psm_verifier *v, const struct psm_pubkey *keys, size_t 
 }
 
 void
+psm_verifier_on_event(struct psm_verifier *v,
+    int (*on_event)(void *ctx, const struct psm_event *ev, struct psm_error *e), void *ctx)
+{
+	v->on_event = on_event;
+	v->event_ctx = ctx;
+}
+
+void
 psm_verifier_free(struct psm_verifier *v)
 {
 	psm_chain_free(&v->chain);
@@ -411,7 +419,8 @@ check_event(struct psm_verifier *v, struct psm_sealed *st, const struct psm_even
 {
 	struct psm_error e;
 
-	if (psm_sessions_check(&v->sessions, ev, &e) < 0)
+	if (psm_sessions_check(&v->sessions, ev, &e) < 0 ||
+	    (v->on_event != NULL && v->on_event(v->event_ctx, ev, &e) < 0))
 		return stop(v, PSM_V_FAILED, "line %" PRIu64 ": %s", v->line, e.msg);
 	v->events++;
 	st->events++;

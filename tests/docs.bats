@@ -385,6 +385,26 @@ examples_run() {
 	completes_to psm-seal --app '=>' --append
 }
 
+@test "completions/psm.bash: files after psm-record --grant and --revoked, public keys after --ca of psm-record and psm-verify" {
+	touch g.grant revoked ca.pub ca.key
+	completes_to psm-record --grant g. '=>' g.grant
+	completes_to psm-record --grant = g. '=>' g.grant
+	completes_to psm-record --revoked rev '=>' revoked
+	completes_to psm-record --ca c '=>' ca.pub
+	completes_to psm-verify --ca c '=>' ca.pub
+	completes_to psm-verify --ca = c '=>' ca.pub
+	completes_to psm-record --grant g.grant ech '=>' echo
+	completes_to psm-record --gr '=>' --grant
+	local mode
+	for mode in $(completion_modes); do
+		[ "$mode" = plain ] && mode=
+		run what_completes $mode psm-record --ca c
+		refute_output --partial ca.key
+		run what_completes $mode psm-verify --ca c
+		refute_output --partial ca.key
+	done
+}
+
 @test "psm-keygen.1: the EXAMPLES run" {
 	examples_run psm-keygen.1
 }

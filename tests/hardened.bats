@@ -197,6 +197,14 @@ refused() {
 	refused --prompt --prompt "'[$]'"
 }
 
+@test "psm-record hardened: --ca is refused: exit 2, the option named, the command not run" {
+	refused --ca --grant /tmp/any.grant --ca /tmp/alices-own-ca.pub
+}
+
+@test "psm-record hardened: --revoked is refused: exit 2, the option named, the command not run" {
+	refused --revoked --grant /tmp/any.grant --revoked /dev/null
+}
+
 # ---- the spool ----
 
 @test "psm-record hardened: the session goes to a new file of psm's in /var/log/psm, named after the time and the sid, that says it is alice's" {
@@ -259,6 +267,69 @@ refused() {
 	chmod 775 "$W/etc/psm/record-filter"
 	run -4 --separate-stderr hw_as alice 'psm-record -- touch ran'
 	assert_stderr --partial /etc/psm/record-filter
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+# ---- grants ----
+
+# hw_grant [NAME=VALUE...]: the world's grant CA in /etc/psm/grant-ca.pub, and a grant of
+# it for alice on this host in ~alice/g.grant, a file of hers that no one else may read.
+hw_grant() {
+	local tg=$PSM_BIN/../tests/lib/test-grant
+	[ -x "$tg" ] || fail "$tg is not built (make libtests builds it)"
+	[ -e ca.key ] || psm-keygen -o ca --no-passphrase
+	install -m 644 ca.pub "$W/etc/psm/grant-ca.pub"
+	"$tg" grant ca.key account=alice "$@" > "$W/home/alice/g.grant"
+	chown $HW_ALICE_UID:$HW_ALICE_UID "$W/home/alice/g.grant"
+	chmod 600 "$W/home/alice/g.grant"
+	GRANT_ID=$(jq -r .id "$W/home/alice/g.grant")
+}
+
+@test "psm-record hardened: under a grant of /etc/psm/grant-ca.pub, alice's session runs (her grant file read as her) and is recorded with it" {
+	hw_grant
+	run -0 hw_as alice 'psm-record --grant ~/g.grant -- echo granted-$((6*7))'
+	assert_output --partial granted-42
+	f=$(hw_recording)
+	run jq -r 'select(.type == "start") | "\(.grant_id) \(.grant | fromjson | .account) \(.setuid)"' "$f"
+	assert_output "$GRANT_ID alice true"
+}
+
+@test "psm-record hardened: a grant of a CA of alice's own is refused (exit 1), nothing run or recorded" {
+	hw_grant
+	psm-keygen -o mine --no-passphrase
+	"$PSM_BIN/../tests/lib/test-grant" grant mine.key account=alice > "$W/home/alice/g.grant"
+	run -1 --separate-stderr hw_as alice 'psm-record --grant ~/g.grant -- touch ran'
+	assert_stderr --partial "was issued by key $(cut -d' ' -f2 mine.pub), not by $(cut -d' ' -f2 ca.pub)"
+	[ ! -e "$W/home/alice/ran" ]
+	run ls "$W/log/psm"
+	assert_output ''
+}
+
+@test "psm-record hardened: a group-writable /etc/psm/grant-ca.pub is refused: exit 4, the key named, the command not run" {
+	hw_grant
+	chmod 664 "$W/etc/psm/grant-ca.pub"
+	run -4 --separate-stderr hw_as alice 'psm-record --grant ~/g.grant -- touch ran'
+	assert_stderr 'psm-record: /etc/psm/grant-ca.pub: writable by group or others'
+	[ ! -e "$W/home/alice/ran" ]
+}
+
+@test "psm-record hardened: a grant in /etc/psm/revoked is refused at the start; revoked during the session, it ends the session" {
+	hw_grant
+	"$PSM_BIN/../tests/lib/test-grant" revoke ca.key 00000000-0000-4000-8000-000000000000 > "$W/etc/psm/revoked"
+	hw_as alice 'psm-record --grant ~/g.grant -- sleep 30' > out 2>&1 &
+	BG=$!
+	spool_started() { grep -qs '"type":"start"' "$W"/log/psm/*.jsonl; }
+	wait_for 5 spool_started || fail "the session did not start: $(cat out)"
+	"$PSM_BIN/../tests/lib/test-grant" revoke ca.key "$GRANT_ID" >> "$W/etc/psm/revoked"
+	SECONDS=0
+	wait "$BG" || true
+	[ "$SECONDS" -le 3 ] || fail "the session took $SECONDS s to end"
+	f=$(hw_recording)
+	run jq -r 'select(.type == "end") | .reason' "$f"
+	assert_output revoked
+	rm "$f"
+	run -1 --separate-stderr hw_as alice 'psm-record --grant ~/g.grant -- touch ran'
+	assert_stderr "psm-record: $W/home/alice/g.grant: grant $GRANT_ID was revoked (/etc/psm/revoked)"
 	[ ! -e "$W/home/alice/ran" ]
 }
 

@@ -31,6 +31,7 @@ run_libtest() {
 @test "lib: ship-state: saved, read back, locked, refused when malformed; a rotation found by inode, a copytruncate by the last line's hash, a file gone; sealed streams counted; durations in ms" { run_libtest test-ship-state; }
 @test "lib: sshcert: OpenSSH public key lines written and read back, malformed ones refused; a certificate with an empty window or extensions out of order refused (ssh-keygen reads the others: sshcert.bats)" { run_libtest test-sshcert; }
 @test "lib: policy: a jq program's decision; FILE:LINE of one that does not compile; a run that fails, gives nothing or not an object; an input that is not JSON" { run_libtest test-policy; }
+@test "lib: grant: grants written and read back, another CA or a changed byte refused, the window and host rules, grant files and revocation lists by FILE:LINE; each session's grant and window in a stream; RFC 3339 with microseconds read" { run_libtest test-grant; }
 
 @test "lib: every tests/lib/test-*.c has its @test in lib.bats" {
 	for src in "$BATS_TEST_DIRNAME"/lib/test-*.c; do

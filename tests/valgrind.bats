@@ -232,3 +232,42 @@ vg() {
 	run -3 --separate-stderr grant issue -k ca.key --policy bad.jq --approvers approvers rab
 	clean
 }
+
+@test "valgrind: psm-record under a grant (run, refused, expired, its revocation list read again good and bad, revoked) and psm-verify --ca leak nothing" {
+	tg=$PSM_BIN/../tests/lib/test-grant
+	psm-keygen -o ca --no-passphrase
+	psm-keygen -o k --no-passphrase
+	"$tg" grant ca.key > g.grant
+	"$tg" revoke ca.key 00000000-0000-4000-8000-000000000000 > revoked
+	run -0 --separate-stderr vg "$PSM_BIN/psm-record" --grant g.grant --ca ca.pub --revoked revoked -o s.jsonl -- echo hi </dev/null
+	"$tg" grant ca.key expires=-1 not_before=-60 > old.grant
+	run -1 --separate-stderr vg "$PSM_BIN/psm-record" --grant old.grant --ca ca.pub -o x.jsonl -- true </dev/null
+	"$tg" grant ca.key expires=+5 > short.grant
+	run -129 --separate-stderr vg "$PSM_BIN/psm-record" --grant short.grant --ca ca.pub -o e.jsonl -- sleep 30 </dev/null
+	[[ $stderr != *==* ]] || fail "valgrind: $stderr"
+	# The list read again: bad (said, kept), then good with the revocation.
+	( status=0
+	  valgrind -q --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+		--error-exitcode=99 "$PSM_BIN/psm-record" --grant g.grant --ca ca.pub --revoked revoked -o r.jsonl \
+		-- sleep 30 </dev/null 2>err || status=$?
+	  echo $status > rc ) &
+	BG_PIDS=($!)
+	wait_for 20 grep -qs '"type":"start"' r.jsonl || fail "no start: $(cat err)"
+	echo garbage >> revoked
+	wait_for 10 grep -qs 'stays in force' err || fail "nothing said: $(cat err)"
+	"$tg" revoke ca.key "$(jq -r .id g.grant)" > revoked
+	wait_for 20 test -s rc || fail "not ended: $(cat err)"
+	run cat rc
+	assert_output 129
+	run grep -c '==[0-9]*==' err
+	assert_output 0
+	[ ! -e x.jsonl ] || fail "a refused session was recorded"
+	psm-seal -k k.key s.jsonl > sealed.jsonl
+	psm-record -o p.jsonl -- true </dev/null >/dev/null
+	psm-seal -k k.key p.jsonl > plain.jsonl
+	run -0 vg "$PSM_BIN/psm-verify" --no-sandbox -p k.pub --ca ca.pub sealed.jsonl
+	run -0 vg "$PSM_BIN/psm-verify" --no-sandbox --json -p k.pub --ca ca.pub sealed.jsonl
+	run -1 vg "$PSM_BIN/psm-verify" --no-sandbox -p k.pub --ca ca.pub plain.jsonl
+	run -1 vg "$PSM_BIN/psm-verify" --no-sandbox --json -p k.pub --ca k.pub sealed.jsonl
+	refute_output --regexp '==[0-9]+=='
+}
