@@ -98,11 +98,8 @@ setup() {
 	T=$BATS_TEST_TMPDIR
 	HOST=$(hostname)
 	BG_PIDS=()
-	# The grant is checked by psm-record only once it has --grant (branch grant-rec).
-	RECORD="$PSM_BIN/psm-record -o $D/spool/"
-	if psm-record --help | grep -q -- --grant; then
-		RECORD="$PSM_BIN/psm-record --grant $D/grants/%g --ca $D/ca.pub --revoked $D/revoked -o $D/spool/"
-	fi
+	# The certificate's force-command: the session runs under its grant.
+	RECORD="$PSM_BIN/psm-record --grant $D/grants/%g --ca $D/ca.pub --revoked $D/revoked -o $D/spool/"
 	LOG_FROM=$(( $(stat -c %s "$D/sshd.log") + 1 ))
 }
 
@@ -242,7 +239,7 @@ recording_with() {
 	assert_log "revoked by file $D/krl"
 }
 
-@test "psm-grant sshd: the force-command runs the session under psm-record: the user's command runs inside it and is recorded" {
+@test "psm-grant sshd: the force-command runs the session under psm-record --grant: the user's command runs inside it, recorded with the grant in the start event" {
 	issue_cert "$T/user" "root@$HOST" 1m "$RECORD"
 	run -0 --separate-stderr ssh_cert "$T/user" 'echo recorded-$((6*7)); echo "$SSH_ORIGINAL_COMMAND" >&2'
 	assert_output 'recorded-42'
@@ -259,13 +256,11 @@ recording_with() {
 	assert_output 'recorded-42'
 	run -0 psm-replay --raw --stderr "$f"
 	assert_output 'echo recorded-$((6*7)); echo "$SSH_ORIGINAL_COMMAND" >&2'
-	# With --grant (branch grant-rec), the start event carries the grant.
-	if psm-record --help | grep -q -- --grant; then
-		run -0 jq -r 'select(.type == "start") | (.grant | fromjson | .id), .grant_id' "$f"
-		assert_output "$GRANT"$'\n'"$GRANT"
-		run -0 jq -r 'select(.type == "start") | .grant' "$f"
-		assert_output "$(cat "$T/user.grant")"
-	fi
+	# the start event carries the grant, the exact line
+	run -0 jq -r 'select(.type == "start") | (.grant | fromjson | .id), .grant_id' "$f"
+	assert_output "$GRANT"$'\n'"$GRANT"
+	run -0 jq -r 'select(.type == "start") | .grant' "$f"
+	assert_output "$(cat "$T/user.grant")"
 }
 
 @test "psm-grant sshd: sshd does not end an open session when its certificate expires" {
@@ -285,7 +280,6 @@ recording_with() {
 }
 
 @test "psm-grant sshd: psm-record --grant ends the session when the grant expires (end reason grant-expired), which sshd does not" {
-	psm-record --help | grep -q -- --grant || skip "psm-record has no --grant yet (branch grant-rec)"
 	issue_cert "$T/user" "root@$HOST" 5s "$RECORD"
 	expires=$(grant_time "$T/user.grant" expires)
 	ssh_background "$T/user" 'echo open-$((6*7)); sleep 60; echo not-ended'
@@ -297,6 +291,8 @@ recording_with() {
 	[ "$ended" -le $(( expires + 4 )) ] || fail "the session ended at $ended, grant expired at $expires"
 	run -0 cat "$T/out"
 	refute_output --partial 'not-ended'
+	run -0 cat "$T/err"
+	assert_output --partial "psm-record: grant $GRANT has expired: the session ends"
 	f=$(recording_with "$GRANT")
 	[ -n "$f" ]
 	run -0 jq -r 'select(.type == "end") | "\(.reason) \(.exit)"' "$f"
@@ -321,7 +317,6 @@ recording_with() {
 }
 
 @test "psm-grant sshd: psm-record --revoked ends an open session within 2 s of psm-grant revoke (end reason revoked), which sshd does not" {
-	psm-record --help | grep -q -- --revoked || skip "psm-record has no --revoked yet (branch grant-rec)"
 	issue_cert "$T/user" "root@$HOST" 1m "$RECORD"
 	ssh_background "$T/user" 'echo open-$((6*7)); sleep 60; echo not-ended'
 	wait_for 10 grep -q open-42 "$T/out"
@@ -333,7 +328,10 @@ recording_with() {
 	[ "$ended" -le $(( revoked + 3 )) ] || fail "the session ended at $ended, revoked at $revoked"
 	run -0 cat "$T/out"
 	refute_output --partial 'not-ended'
+	run -0 cat "$T/err"
+	assert_output --partial "psm-record: grant $GRANT was revoked: the session ends"
 	f=$(recording_with "$GRANT")
+	[ -n "$f" ]
 	run -0 jq -r 'select(.type == "end") | "\(.reason) \(.exit)"' "$f"
 	assert_output "revoked $ssh_status"
 	# and sshd lets no new session in with it
