@@ -39,8 +39,8 @@ setup_file() {
 	echo root > "$D/unsafe/root"
 	SSHD_PORT=$(free_port)
 	UNSAFE_PORT=$(free_port)
-	export SSHD_PORT UNSAFE_PORT
 	[ "$SSHD_PORT" != "$UNSAFE_PORT" ] || UNSAFE_PORT=$(free_port)
+	export SSHD_PORT UNSAFE_PORT
 	# LogLevel DEBUG2: why a CA is not trusted is logged at that level only.
 	# The second port reads its principals from a directory anyone can write.
 	cat > sshd_config <<-CONF
