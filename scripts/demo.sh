@@ -1,7 +1,8 @@
 #!/bin/sh
 # make demo: record a scripted session (no terminal needed), list it, play
 # it back, mask the secret it printed, seal and verify it, ship it to a
-# file store, and say where the recording is.
+# file store; then a grant asked for, approved twice, issued for seconds,
+# used by a session that it ends when it expires; and say where all is.
 set -eu
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/.."
@@ -49,5 +50,32 @@ rm -rf demo/ship-state "$store"
 "$bin/psm-ship" --state demo/ship-state --to "file:$store" -v "$sealed"
 "$bin/psm-verify" -p "$key.pub" "$store"
 echo
+g=demo/grant
+rm -rf "$g"
+mkdir -p "$g"
+echo "== a grant: keys for the grant CA and two approvers, ann (security) and bob (dba)"
+for k in ca ann bob; do "$bin/psm-keygen" -o "$g/$k" --id "$k" --no-passphrase; done
+printf '%s\n' '# name  groups    public key' 'ann     security  ann.pub' 'bob     dba       bob.pub' > "$g/approvers"
+cat "$g/approvers"
+echo
+echo "== psm-grant request --role dba --target $(hostname) --ttl 8s ... (the policy: share/psm/policies/roles.jq)"
+"$bin/psm-grant" request --role dba --target "$(hostname)" --ttl 8s --ticket DEMO-1 \
+	--reason 'check the replication lag' > "$g/request.json"
+cat "$g/request.json"
+echo "== approved by ann, then by bob; issued with --explain"
+"$bin/psm-grant" approve -k "$g/ann.key" "$g/request.json" |
+	"$bin/psm-grant" approve -k "$g/bob.key" > "$g/approved.json"
+"$bin/psm-grant" issue -k "$g/ca.key" --policy share/psm/policies/roles.jq --approvers "$g/approvers" \
+	--explain "$g/approved.json" > "$g/grant.json"
+"$bin/psm-grant" check --ca "$g/ca.pub" "$g/grant.json"
+echo
+echo "== psm-record --grant: a session that would take 30 s, ended when the grant expires"
+"$bin/psm-record" --grant "$g/grant.json" --ca "$g/ca.pub" -o "$g/session.jsonl" -- \
+	sh -c 'echo "working under the grant"; sleep 30' </dev/null || true
+tail -n 1 "$g/session.jsonl"
+"$bin/psm-seal" -k "$key.key" "$g/session.jsonl" > "$g/session.sealed.jsonl"
+echo "== psm-verify --ca: the seal, the grant, and every event inside its window"
+"$bin/psm-verify" -p "$key.pub" --ca "$g/ca.pub" "$g/session.sealed.jsonl"
+echo
 echo "The recording is in $(pwd)/$out, masked in $(pwd)/$clean, sealed in $(pwd)/$sealed,"
-echo "shipped to $(pwd)/$store"
+echo "shipped to $(pwd)/$store; the grant and its session are in $(pwd)/$g"
