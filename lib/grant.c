@@ -124,33 +124,26 @@ text_valid(const char *s, size_t n, size_t max)
 
 /* ---- writing ---- */
 
+/*
+ * The event writer's (event.c) keys, escaping and numbers; each line
+ * begins with its "psm" key, so that every other key follows a comma.
+ * What goes in was checked as UTF-8 where it came in.
+ */
 static void
-add_key(struct psm_buf *b, const char *key)
+begin_line(struct psm_buf *b, const char *type)
 {
-	if (b->len > 0 && b->data[b->len - 1] != '{')
-		psm_buf_addc(b, ',');
-	psm_json_string(b, key, strlen(key));
-	psm_buf_addc(b, ':');
+	psm_buf_adds(b, "{\"psm\":");
+	psm_json_string(b, type, strlen(type));
+	psm_ev_u64(b, "v", 1);
 }
 
 static void
 add_str(struct psm_buf *b, const char *key, const char *val)
 {
-	add_key(b, key);
 	if (val == NULL)
-		psm_buf_adds(b, "null");
+		psm_ev_null(b, key);
 	else
-		psm_json_string(b, val, strlen(val));
-}
-
-static void
-add_u64(struct psm_buf *b, const char *key, uint64_t v)
-{
-	char num[24];
-
-	add_key(b, key);
-	snprintf(num, sizeof num, "%" PRIu64, v);
-	psm_buf_adds(b, num);
+		psm_ev_str(b, key, val);
 }
 
 static void
@@ -159,20 +152,7 @@ add_time(struct psm_buf *b, const char *key, int64_t t)
 	char s[PSM_TIME_LEN + 1];
 
 	psm_time_format(s, t);
-	add_str(b, key, s);
-}
-
-static void
-add_strv(struct psm_buf *b, const char *key, char *const *v)
-{
-	add_key(b, key);
-	psm_buf_addc(b, '[');
-	for (size_t i = 0; v != NULL && v[i] != NULL; i++) {
-		if (i > 0)
-			psm_buf_addc(b, ',');
-		psm_json_string(b, v[i], strlen(v[i]));
-	}
-	psm_buf_addc(b, ']');
+	psm_ev_str(b, key, s);
 }
 
 /* Signs the line from start (its opening brace) on, after domain and prefix, and closes it. */
@@ -189,28 +169,25 @@ sign_line(struct psm_buf *b, size_t start, const char *domain, const char *prefi
 	psm_buf_add(&msg, b->data + start, b->len - start);
 	psm_sign(sig, msg.data, msg.len, k);
 	psm_buf_free(&msg);
-	b64[psm_b64_encode(b64, sig, sizeof sig)] = '\0';
-	add_str(b, "sig", b64);
+	psm_ev_strn(b, "sig", b64, psm_b64_encode(b64, sig, sizeof sig));
 	psm_buf_adds(b, "}\n");
 }
 
 void
 psm_request_write(struct psm_buf *out, const struct psm_request *r)
 {
-	psm_buf_addc(out, '{');
-	add_str(out, "psm", "request");
-	add_u64(out, "v", 1);
+	begin_line(out, "request");
 	add_str(out, "id", r->id);
 	add_time(out, "time", r->time);
 	add_time(out, "expires", r->expires);
 	add_str(out, "user", r->user);
-	add_u64(out, "uid", r->uid);
+	psm_ev_u64(out, "uid", r->uid);
 	add_str(out, "host", r->host);
 	add_str(out, "role", r->role);
 	add_str(out, "account", r->account);
 	add_str(out, "target", r->target);
 	add_str(out, "command", r->command);
-	add_u64(out, "ttl", r->ttl);
+	psm_ev_u64(out, "ttl", r->ttl);
 	add_str(out, "ticket", r->ticket);
 	add_str(out, "reason", r->reason);
 	psm_buf_adds(out, "}\n");
@@ -222,9 +199,7 @@ psm_approval_write(struct psm_buf *out, const struct psm_request *r, bool deny, 
 {
 	size_t start = out->len;
 
-	psm_buf_addc(out, '{');
-	add_str(out, "psm", "approval");
-	add_u64(out, "v", 1);
+	begin_line(out, "approval");
 	add_str(out, "request", r->id);
 	add_str(out, "decision", deny ? "deny" : "approve");
 	add_time(out, "time", time);
@@ -244,13 +219,11 @@ psm_grant_write(struct psm_buf *out, const struct psm_grant_out *g, const struct
 	const struct psm_request *r = g->request;
 	size_t start = out->len;
 
-	psm_buf_addc(out, '{');
-	add_str(out, "psm", "grant");
-	add_u64(out, "v", 1);
+	begin_line(out, "grant");
 	add_str(out, "id", r->id);
-	add_u64(out, "serial", g->serial);
+	psm_ev_u64(out, "serial", g->serial);
 	add_str(out, "user", r->user);
-	add_u64(out, "uid", r->uid);
+	psm_ev_u64(out, "uid", r->uid);
 	add_str(out, "role", r->role);
 	add_str(out, "account", r->account);
 	add_str(out, "target", r->target);
@@ -258,13 +231,12 @@ psm_grant_write(struct psm_buf *out, const struct psm_grant_out *g, const struct
 	add_str(out, "ticket", r->ticket);
 	add_str(out, "reason", r->reason);
 	add_time(out, "requested", r->time);
-	add_key(out, "approvers");
-	psm_buf_addc(out, '[');
+	psm_buf_adds(out, ",\"approvers\":[");
 	for (size_t i = 0; i < g->napprovers; i++) {
-		psm_buf_adds(out, i > 0 ? ",{" : "{");
-		add_str(out, "name", g->approvers[i].name);
-		add_str(out, "key", g->approvers[i].key);
-		add_strv(out, "groups", g->approvers[i].groups);
+		psm_buf_adds(out, i > 0 ? ",{\"name\":" : "{\"name\":");
+		psm_json_string(out, g->approvers[i].name, strlen(g->approvers[i].name));
+		psm_ev_str(out, "key", g->approvers[i].key);
+		psm_ev_strv(out, "groups", g->approvers[i].groups);
 		add_time(out, "time", g->approvers[i].time);
 		psm_buf_addc(out, '}');
 	}
@@ -272,7 +244,7 @@ psm_grant_write(struct psm_buf *out, const struct psm_grant_out *g, const struct
 	add_time(out, "issued", g->issued);
 	add_time(out, "not_before", g->issued);
 	add_time(out, "expires", g->expires);
-	add_strv(out, "flags", g->flags);
+	psm_ev_strv(out, "flags", g->flags);
 	add_str(out, "ca", ca->id);
 	sign_line(out, start, grant_domain, "", 0, ca);
 }
@@ -283,11 +255,9 @@ psm_revoked_write(struct psm_buf *out, const struct psm_grant *g, int64_t time, 
 {
 	size_t start = out->len;
 
-	psm_buf_addc(out, '{');
-	add_str(out, "psm", "revoked");
-	add_u64(out, "v", 1);
+	begin_line(out, "revoked");
 	add_str(out, "grant", g->id);
-	add_u64(out, "serial", g->serial);
+	psm_ev_u64(out, "serial", g->serial);
 	add_time(out, "time", time);
 	add_str(out, "reason", reason);
 	add_str(out, "ca", ca->id);
