@@ -82,18 +82,11 @@ psm_time_parse(const char *s, size_t n, int64_t *t)
 	return memcmp(back, s, PSM_TIME_LEN) == 0 ? 0 : -1;
 }
 
+/* A key's name (psm-keygen --id) that cannot pass for an option. */
 bool
 psm_grant_name_valid(const char *s, size_t n)
 {
-	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._@:+-";
-
-	if (n == 0 || n >= PSM_GRANT_NAME_MAX || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '\0' || strchr(allowed, s[i]) == NULL)
-			return false;
-	return true;
+	return n > 0 && s[0] != '-' && psm_key_name_validn(s, n);
 }
 
 bool

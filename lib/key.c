@@ -107,8 +107,8 @@ psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32])
 	psm_hex(out, h, PSM_KEYID_LEN / 2);
 }
 
-static bool
-name_valid(const char *name, size_t n)
+bool
+psm_key_name_validn(const char *name, size_t n)
 {
 	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789._@:+-";
@@ -124,7 +124,7 @@ name_valid(const char *name, size_t n)
 bool
 psm_key_name_valid(const char *name)
 {
-	return name_valid(name, strlen(name));
+	return psm_key_name_validn(name, strlen(name));
 }
 
 static bool
@@ -148,7 +148,7 @@ parse_public(struct psm_pubkey *k, const char *line, size_t len, struct psm_erro
 	if (nf < 3 || nf > 4 || !span_is(f[0], "ed25519"))
 		return psm_fail(e, PSM_E_DATA, "not a psm public key (ed25519 KEYID [NAME] KEY)");
 	if (nf == 4) {
-		if (!name_valid(f[2].p, f[2].n))
+		if (!psm_key_name_validn(f[2].p, f[2].n))
 			return psm_fail(e, PSM_E_DATA, "invalid key name");
 		memcpy(k->name, f[2].p, f[2].n);
 	}
@@ -369,7 +369,7 @@ header_line(struct psm_keyfile *f, struct span l, struct psm_error *e)
 		    f->name, PSM_KEYID_LEN);
 	memcpy(f->id, w[0].p, PSM_KEYID_LEN);
 	if (!span_is(w[1], "-")) {
-		if (!name_valid(w[1].p, w[1].n))
+		if (!psm_key_name_validn(w[1].p, w[1].n))
 			return psm_fail(e, PSM_E_DATA, "%s:1: invalid key name", f->name);
 		memcpy(f->keyname, w[1].p, w[1].n);
 	}

@@ -74,6 +74,7 @@ struct psm_keyfile {
 };
 void psm_key_id(char out[PSM_KEYID_LEN + 1], const unsigned char pk[32]);
 bool psm_key_name_valid(const char *name);
+bool psm_key_name_validn(const char *name, size_t n);	/* letters, digits, ._@:+- */
 int psm_pubkey_parse(struct psm_pubkey *k, const char *line, size_t len,
     struct psm_error *e);
 int psm_pubkey_load(struct psm_pubkey *k, const char *path, struct psm_error *e);

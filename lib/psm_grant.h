@@ -15,7 +15,7 @@
 #include "psm.h"
 #include "psm_crypto.h"
 
-#define PSM_GRANT_NAME_MAX 64		/* user, account, role, approver names */
+#define PSM_GRANT_NAME_MAX PSM_KEYNAME_MAX	/* user, account, role, approver names */
 #define PSM_GRANT_HOST_MAX 254
 #define PSM_GRANT_TEXT_MAX 1024		/* a reason or a ticket */
 #define PSM_GRANT_COMMAND_MAX 4096

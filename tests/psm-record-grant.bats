@@ -46,6 +46,17 @@ refused() {
 start_field() { jq -r "select(.type == \"start\") | $1" "${2:-s.jsonl}"; }
 end_field() { jq -r "select(.type == \"end\") | $1" "${2:-s.jsonl}"; }
 
+# session_in_background GRANT: psm-record --grant GRANT --revoked revoked -- sleep 30,
+# in the background (its status into rc, its stderr into err), once its start is recorded.
+session_in_background() {
+	( status=0
+	  psm-record --grant "$1" --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
+		status=$?
+	  echo $status > rc ) &
+	BG_PIDS+=($!)
+	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start: $(cat err)"
+}
+
 @test "psm-record --grant: a session under a good grant runs; its start event carries the grant line exactly and its id" {
 	grant g.grant
 	run -0 --separate-stderr psm-record --grant g.grant --ca ca.pub -o s.jsonl -- echo ran-under-grant </dev/null
@@ -254,12 +265,7 @@ revoke_and_time() {
 @test "psm-record --grant: revoking the grant while the session runs ends it within 2 s, with reason revoked" {
 	grant g.grant
 	"$TG" revoke ca.key 00000000-0000-4000-8000-000000000000 > revoked	# another grant's
-	( status=0
-	  psm-record --grant g.grant --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
-		status=$?
-	  echo $status > rc ) &
-	BG_PIDS+=($!)
-	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start"
+	session_in_background g.grant
 	sleep 1.2	# a check of the list in between: the list is read again, not only at the start
 	ms=$(revoke_and_time g.grant) || fail "the session did not end: $(cat err)"
 	[ "$ms" -le 2000 ] || fail "the session ended $ms ms after the revocation"
@@ -274,12 +280,7 @@ revoke_and_time() {
 @test "psm-record --grant: a --revoked list removed while the session runs is said once; back with the revocation, it ends the session" {
 	grant g.grant
 	: > revoked
-	( status=0
-	  psm-record --grant g.grant --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
-		status=$?
-	  echo $status > rc ) &
-	BG_PIDS+=($!)
-	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start"
+	session_in_background g.grant
 	rm revoked
 	sleep 1.5
 	ms=$(revoke_and_time g.grant) || fail "the session did not end: $(cat err)"
@@ -293,12 +294,7 @@ revoke_and_time() {
 @test "psm-record --grant: a list that goes bad while the session runs is said once, the last good one stays, and a good one revokes" {
 	grant g.grant
 	"$TG" revoke ca.key 00000000-0000-4000-8000-000000000000 > revoked
-	( status=0
-	  psm-record --grant g.grant --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
-		status=$?
-	  echo $status > rc ) &
-	BG_PIDS+=($!)
-	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start"
+	session_in_background g.grant
 	echo 'garbage' >> revoked
 	wait_for 3 grep -qs 'stays in force' err || fail "nothing said: $(cat err)"
 	"$TG" revoke other.key "$(grant_id g.grant)" >> revoked	# signed by another key: still bad
@@ -343,12 +339,7 @@ revoke_and_time() {
 	run -0 psm-record --grant grant.json --ca ca.pub -o first.jsonl -- echo issued-by-psm-grant </dev/null
 	assert_output --partial issued-by-psm-grant
 	: > revoked
-	( status=0
-	  psm-record --grant grant.json --ca ca.pub --revoked revoked -o s.jsonl -- sleep 30 </dev/null 2>err ||
-		status=$?
-	  echo $status > rc ) &
-	BG_PIDS+=($!)
-	wait_for 5 grep -qs '"type":"start"' s.jsonl || fail "the session did not start: $(cat err)"
+	session_in_background grant.json
 	t0=$(date +%s%N)
 	psm-grant revoke -k ca.key --list revoked --reason 'done early' grant.json
 	wait_for 5 test -s rc || fail "the session did not end: $(cat err)"
