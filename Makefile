@@ -150,6 +150,7 @@ bench: all
 	bench/replay.sh $(O)/bin
 	bench/redact.sh $(O)/bin
 	bench/ship.sh $(O)/bin
+	bench/grant.sh $(O)/bin
 
 fuzz: deps
 	@scripts/deps.sh fuzz
