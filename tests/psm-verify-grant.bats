@@ -231,3 +231,29 @@ hand_end() { printf '{"sid":"%s","seq":%d,"t":%d,"type":"end","reason":"grant-ex
 	run cat out.txt
 	assert_output --partial "in: OK: 3 events, 1 session, sealed by $HOST_ID, under grants of $CA_ID,"
 }
+
+@test "the whole flow: request, approve, approve, issue, record, seal, verify --ca; the grant's story is in the sealed stream" {
+	for k in ann bob; do psm-keygen -o "$k" --id "$k" --no-passphrase; done
+	printf 'ann security ann.pub\nbob dba bob.pub\n' > approvers
+	echo '{allow: true, approvals: 2, groups: ["security", "dba"], max_ttl: 3600}' > two.jq
+	psm-grant request --role dba --target "$(hostname)" --ttl 15m --ticket INC-9 \
+		--reason 'the whole flow' > req.json
+	psm-grant approve -k ann.key req.json | psm-grant approve -k bob.key > approved.json
+	run -0 --separate-stderr psm-grant issue -k ca.key --policy two.jq --approvers approvers approved.json
+	printf '%s\n' "$output" > grant.json
+	run -0 psm-record --grant grant.json --ca ca.pub -o flow.jsonl -- echo deployed </dev/null
+	assert_output --partial deployed
+	seal flow.jsonl flow.sealed
+	run -0 psm-verify -p host.pub --ca ca.pub flow.sealed
+	assert_output --partial "OK: 3 events, 1 session"
+	assert_output --partial "under grants of $CA_ID"
+	# The sealed start event carries the grant: who asked, who approved, the window.
+	run jq -r 'select(.type == "start") | .grant | fromjson |
+		"\(.id) \(.user) \(.ticket) \([.approvers[].name] | join(",")) \(.flags | length)"' flow.sealed
+	assert_output "$(jq -r .id req.json) $(id -un) INC-9 ann,bob 0"
+	# Another CA's key is refused, and so is a session recorded without a grant.
+	run -1 psm-verify -p host.pub --ca other.pub flow.sealed
+	seal plain.jsonl plain.sealed
+	run -1 psm-verify -p host.pub --ca ca.pub plain.sealed
+	assert_output --partial 'no grant'
+}
