@@ -36,7 +36,7 @@
 #include "psm_jq.h"
 
 #define REQUEST_LIFE_DEFAULT 3600	/* seconds a request waits for its approvals */
-#define DOC_LINES_MAX (1 + PSM_GRANT_APPROVERS_MAX * 2)
+#define DOC_LINES_MAX (1 + PSM_GRANT_APPROVERS_MAX)	/* a request and its answers; a grant names them all */
 #define APPROVERS_FILE_MAX (1024 * 1024)
 #define POLICY_FILE_MAX (1024 * 1024)
 #define POLICY_SECONDS 10

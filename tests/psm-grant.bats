@@ -940,3 +940,13 @@ need_ssh_keygen() {
 	run -1 ssh-keygen -Q -f krl user2-cert.pub
 	[ "$(wc -l < rl)" -eq 2 ]
 }
+
+@test "psm-grant issue: a document of more than 32 answers is refused (exit 3, FILE:LINE): a grant names every approver" {
+	request > r
+	approve r ra ann
+	{ cat ra; for i in $(seq 32); do tail -n 1 ra; done; } > many
+	[ "$(wc -l < many)" -eq 34 ]
+	refused 3 'many:34: over 32 approvals' issue one.jq many
+	{ cat ra; for i in $(seq 31); do tail -n 1 ra; done; } > enough
+	run -0 --separate-stderr issue one.jq enough
+}
