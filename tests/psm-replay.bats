@@ -988,6 +988,9 @@ withheld_stream() {
 	[ "$rc" -eq 5 ] || fail "exit $rc: $(cat err)"
 	[ "$(cat err)" = 'psm-replay: live.jsonl: the file was moved or deleted while it was followed' ]
 
+	# The first follower's out would do for the wait below: the second one
+	# empties it only once it runs, and the file must be open by then.
+	rm out
 	cp "$F/before.jsonl" live.jsonl
 	follow live.jsonl
 	wait_for 10 grep -q before out
