@@ -9,7 +9,7 @@ sshd_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null; }
 
 setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "sshd's privilege separation needs root"
-	[ -x /usr/sbin/sshd ] || skip "openssh-server is not installed (scripts/deps.sh test)"
+	[ -x /usr/sbin/sshd ] || fail "openssh-server is not installed (scripts/deps.sh test installs it)"
 	export D=$BATS_FILE_TMPDIR/grant
 	mkdir -p "$D/spool" "$D/grants" /run/sshd
 	cd "$D"

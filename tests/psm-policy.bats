@@ -238,7 +238,7 @@ branches() {
 }
 
 @test "psm-policy: every branch of every shipped policy runs under valgrind with nothing definitely lost" {
-	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	command -v valgrind >/dev/null || fail "valgrind is not installed (scripts/deps.sh test installs it)"
 	local p
 	for p in "$POLICIES"/*.jq; do
 		branches "$(basename "$p")" > in.jsonl
@@ -251,7 +251,7 @@ branches() {
 }
 
 @test "psm-policy: the valgrind check finds the leak of index() on an array (libjq 1.6), and any() has none" {
-	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	command -v valgrind >/dev/null || fail "valgrind is not installed (scripts/deps.sh test installs it)"
 	echo '{allow: (["dba", "ops"] | index("ops") != null)}' > leaks.jq
 	run --separate-stderr valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
 		--error-exitcode=99 jq -c -f leaks.jq "$INPUT"

@@ -187,7 +187,7 @@ vg() {
 
 # libjq 1.6 leaks in index() on arrays (lib/policy.c): the policy uses any().
 @test "valgrind: psm-grant request, approve twice, issue with an SSH certificate, check and revoke leak nothing, nor do refusals" {
-	command -v ssh-keygen >/dev/null || skip "ssh-keygen is not installed (openssh-client)"
+	command -v ssh-keygen >/dev/null || fail "ssh-keygen is not installed (scripts/deps.sh test installs openssh-client)"
 	grant() { vg "$PSM_BIN/psm-grant" "$@"; }
 	clean() { [[ ! $stderr =~ ==[0-9]+== ]] || fail "valgrind: $stderr"; }
 	for k in ca ssh-ca ann bob; do
